@@ -1,0 +1,52 @@
+//! Role and limits of a connection.
+
+/// Which end of the connection this is. The role is data, not a separate
+/// type: it decides the masking direction (RFC 6455 §5.1) and who closes the
+/// TCP connection first (§7.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Accepts connections; receives masked frames, sends unmasked ones.
+    Server,
+    /// Opens connections; sends masked frames, receives unmasked ones.
+    Client,
+}
+
+/// Limits and buffer sizes. Every field is public; start from
+/// `Config::default()` and change what you need.
+///
+/// ```
+/// let config = wsproto::Config {
+///     max_message_size: 64 * 1024,
+///     ..wsproto::Config::default()
+/// };
+/// assert_eq!(config.max_frame_size, 16 << 20);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Largest frame payload accepted, in bytes (default 16 MiB). A larger
+    /// frame fails the connection with close 1009 before its payload is read.
+    pub max_frame_size: usize,
+    /// Largest message accepted after reassembling fragments (default 64 MiB);
+    /// close 1009 when exceeded, checked as each frame header arrives.
+    pub max_message_size: usize,
+    /// Size of the read buffer, allocated on first read (default 8 KiB).
+    /// One `read` call fills it, so many small frames cost one system call;
+    /// payloads larger than the buffer are read straight into the message.
+    pub read_buffer_size: usize,
+    /// Largest HTTP head accepted during the opening handshake (default 8 KiB).
+    pub max_head_size: usize,
+    /// Most header fields accepted during the opening handshake (default 100).
+    pub max_headers: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            max_frame_size: 16 << 20,
+            max_message_size: 64 << 20,
+            read_buffer_size: 8 * 1024,
+            max_head_size: 8 * 1024,
+            max_headers: 100,
+        }
+    }
+}

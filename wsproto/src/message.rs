@@ -1,0 +1,115 @@
+//! Messages: what the application sends and receives (RFC 6455 §5.6, §5.5).
+
+use crate::close::{CloseCode, CloseFrame};
+use crate::error::{Error, Result};
+use crate::header::OpCode;
+
+/// A complete WebSocket message, or a control frame surfaced to the application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A UTF-8 text message (validated).
+    Text(String),
+    /// A binary message.
+    Binary(Vec<u8>),
+    /// A ping; [`WebSocket::read`](crate::WebSocket::read) has already answered it.
+    Ping(Vec<u8>),
+    /// A pong.
+    Pong(Vec<u8>),
+    /// A Close frame; `None` when it carried no status code.
+    Close(Option<CloseFrame>),
+}
+
+impl Message {
+    /// A text message.
+    pub fn text(s: impl Into<String>) -> Message {
+        Message::Text(s.into())
+    }
+
+    /// A binary message.
+    pub fn binary(data: impl Into<Vec<u8>>) -> Message {
+        Message::Binary(data.into())
+    }
+
+    /// A Close message with `code` and `reason` (cut to 123 bytes if longer).
+    pub fn close(code: CloseCode, reason: &str) -> Message {
+        Message::Close(Some(CloseFrame::new(code, reason)))
+    }
+
+    /// The opcode this message is sent with.
+    pub fn opcode(&self) -> OpCode {
+        match self {
+            Message::Text(_) => OpCode::Text,
+            Message::Binary(_) => OpCode::Binary,
+            Message::Ping(_) => OpCode::Ping,
+            Message::Pong(_) => OpCode::Pong,
+            Message::Close(_) => OpCode::Close,
+        }
+    }
+
+    /// Whether this is a Text or Binary message.
+    pub fn is_data(&self) -> bool {
+        matches!(self, Message::Text(_) | Message::Binary(_))
+    }
+
+    /// The payload length in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            Message::Text(s) => s.len(),
+            Message::Binary(b) | Message::Ping(b) | Message::Pong(b) => b.len(),
+            Message::Close(None) => 0,
+            Message::Close(Some(f)) => 2 + f.reason.len(),
+        }
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Refuse what must not be sent: a control payload over 125 bytes
+    /// (RFC 6455 §5.5) or a close code reserved from the wire (§7.4).
+    pub(crate) fn check_sendable(&self) -> Result<()> {
+        match self {
+            Message::Close(Some(f)) if !f.code.is_sendable() => {
+                Err(Error::InvalidCloseCode(u16::from(f.code)))
+            }
+            Message::Ping(p) | Message::Pong(p) if p.len() > 125 => {
+                Err(Error::ControlFrameTooLong(p.len() as u64))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The payload as bytes for the wire (a Close message is encoded).
+    pub(crate) fn payload(&self) -> std::borrow::Cow<'_, [u8]> {
+        use std::borrow::Cow;
+        match self {
+            Message::Text(s) => Cow::Borrowed(s.as_bytes()),
+            Message::Binary(b) | Message::Ping(b) | Message::Pong(b) => Cow::Borrowed(b),
+            Message::Close(None) => Cow::Borrowed(&[]),
+            Message::Close(Some(f)) => {
+                let mut out = Vec::with_capacity(2 + f.reason.len());
+                f.encode_into(&mut out);
+                Cow::Owned(out)
+            }
+        }
+    }
+}
+
+impl From<String> for Message {
+    fn from(s: String) -> Message {
+        Message::Text(s)
+    }
+}
+
+impl From<&str> for Message {
+    fn from(s: &str) -> Message {
+        Message::Text(s.to_owned())
+    }
+}
+
+impl From<Vec<u8>> for Message {
+    fn from(b: Vec<u8>) -> Message {
+        Message::Binary(b)
+    }
+}
