@@ -1,0 +1,105 @@
+//! The one error type of the client. Each message says what happened and,
+//! where there is one, what to do about it; [`ChatError::exit_code`] maps it
+//! to the exit codes documented in `--help`.
+
+use std::io;
+
+/// Everything that ends a chat session other than a normal close.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    /// `--addr` (with the user added) is not a usable `ws://` URL.
+    #[error("invalid --addr {addr:?}: {source}")]
+    BadAddr {
+        /// The address given.
+        addr: String,
+        /// Why wsproto refused it.
+        source: wsproto::Error,
+    },
+
+    /// The host name did not resolve.
+    #[error("cannot resolve {host:?}: {source}")]
+    Resolve {
+        /// The host from `--addr`.
+        host: String,
+        /// The resolver's error.
+        source: io::Error,
+    },
+
+    /// No TCP connection could be made.
+    #[error(
+        "cannot connect to {addr}: {source} (is chatserv running and listening there? see --addr)"
+    )]
+    Connect {
+        /// `host:port`.
+        addr: String,
+        /// The last connect error.
+        source: io::Error,
+    },
+
+    /// The server answered the upgrade with an HTTP error (RFC 6455 §4.1:
+    /// anything but 101 fails the connection), e.g. 400 for a missing user
+    /// or 503 when it is full.
+    #[error("the server refused the connection with HTTP {status}: {body}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The body the server sent, as text (trimmed; may be empty).
+        body: String,
+    },
+
+    /// The opening handshake failed otherwise (not a WebSocket server, time-out...).
+    #[error("WebSocket handshake with {url} failed: {source}")]
+    Handshake {
+        /// The URL used.
+        url: String,
+        /// What went wrong.
+        source: wsproto::Error,
+    },
+
+    /// The server closed the connection with a code other than 1000/1001:
+    /// it kicked this client (e.g. 4001 "logged in elsewhere").
+    #[error("the server closed the connection with code {code}: {reason:?}")]
+    Kicked {
+        /// The close code (RFC 6455 §7.4).
+        code: u16,
+        /// The reason the server gave.
+        reason: String,
+    },
+
+    /// The server broke the protocol; the client closed with `code`.
+    #[error("the server broke the WebSocket protocol ({source}); closed with code {code}")]
+    Protocol {
+        /// The close code sent (1002, 1007 or 1009).
+        code: u16,
+        /// The violation.
+        source: wsproto::Error,
+    },
+
+    /// The TCP connection ended without a close handshake (RFC 6455 §7.1.5, 1006).
+    #[error("the connection to the server was lost (closed without a WebSocket close handshake)")]
+    Lost,
+
+    /// Reading from or writing to the connection failed.
+    #[error("connection error: {0}")]
+    Connection(#[source] wsproto::Error),
+
+    /// Reading stdin failed (interactive mode).
+    #[error("cannot read stdin: {0}")]
+    Stdin(#[source] io::Error),
+
+    /// Writing a received message to stdout failed (e.g. the pipe closed).
+    #[error("cannot write to stdout: {0}")]
+    Stdout(#[source] io::Error),
+}
+
+impl ChatError {
+    /// The process exit code for this error (see `--help`): 3 when the
+    /// connection ended with an error close code, 1 for everything else.
+    /// (2 is clap's, for a bad command line.)
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ChatError::Kicked { .. } | ChatError::Protocol { .. } => 3,
+            _ => 1,
+        }
+    }
+}
