@@ -47,7 +47,17 @@ fn case_count(base: &str) -> wsproto::Result<u32> {
 }
 
 fn echo(url: &str) -> wsproto::Result<()> {
-    let (mut ws, _) = wsproto::connect(url)?;
+    // Offer permessage-deflate with client_no_context_takeover too, so that
+    // the 13.* cases whose server insists on it are exercised as well.
+    let config = wsproto::Config {
+        deflate: Some(wsproto::DeflateConfig {
+            client_no_context_takeover: true,
+            min_compress_size: 0,
+            ..wsproto::DeflateConfig::default()
+        }),
+        ..wsproto::Config::default()
+    };
+    let (mut ws, _) = wsproto::connect_with(&wsproto::ClientRequest::new(url)?, &config)?;
     loop {
         match ws.read() {
             Ok(message @ (Message::Text(_) | Message::Binary(_))) => {

@@ -33,7 +33,15 @@ fn main() {
 
 fn serve(stream: TcpStream) -> wsproto::Result<()> {
     stream.set_nodelay(true)?;
-    let config = Config::default();
+    // permessage-deflate is on by default; compress every message so the
+    // 12.*/13.* cases exercise the compressor, not only the threshold.
+    let config = Config {
+        deflate: Some(wsproto::DeflateConfig {
+            min_compress_size: 0,
+            ..wsproto::DeflateConfig::default()
+        }),
+        ..Config::default()
+    };
     let mut ws = wsproto::accept_with(stream, &config, |_| Ok(Default::default()))?;
     loop {
         match ws.read() {

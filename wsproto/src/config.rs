@@ -37,6 +37,10 @@ pub struct Config {
     pub max_head_size: usize,
     /// Most header fields accepted during the opening handshake (default 100).
     pub max_headers: usize,
+    /// permessage-deflate (RFC 7692): `Some` to accept it as a server or
+    /// offer it as a client, `None` to refuse it. On by default.
+    #[cfg(feature = "deflate")]
+    pub deflate: Option<crate::deflate::DeflateConfig>,
 }
 
 impl Default for Config {
@@ -47,6 +51,8 @@ impl Default for Config {
             read_buffer_size: 8 * 1024,
             max_head_size: 8 * 1024,
             max_headers: 100,
+            #[cfg(feature = "deflate")]
+            deflate: Some(crate::deflate::DeflateConfig::default()),
         }
     }
 }

@@ -81,6 +81,10 @@ pub enum Error {
     #[error("invalid UTF-8 in a text message or close reason")]
     InvalidUtf8,
 
+    /// A compressed message could not be inflated (RFC 7692 §7.2.2).
+    #[error("invalid permessage-deflate data")]
+    InvalidCompressedData,
+
     // ---- close 1009 ----
     /// A frame was larger than the configured `max_frame_size`.
     #[error("frame of {size} bytes exceeds the limit of {limit} bytes")]
@@ -183,7 +187,7 @@ impl Error {
             | ExpectedContinuation
             | CloseFrameTooShort
             | InvalidCloseCode(_) => CloseCode::Protocol,
-            InvalidUtf8 => CloseCode::Invalid,
+            InvalidUtf8 | InvalidCompressedData => CloseCode::Invalid,
             FrameTooBig { .. } | MessageTooBig { .. } => CloseCode::Size,
             _ => return None,
         })

@@ -49,10 +49,12 @@
 //! ([`Error::http_status`]) or close code ([`Error::close_code`]) to answer
 //! with.
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod close;
 mod config;
+#[cfg(feature = "deflate")]
+pub mod deflate;
 mod error;
 mod frame;
 pub mod handshake;
@@ -67,6 +69,8 @@ mod writer;
 
 pub use close::{CloseCode, CloseFrame};
 pub use config::{Config, Role};
+#[cfg(feature = "deflate")]
+pub use deflate::{DeflateConfig, DeflateParams};
 pub use error::{Error, Result};
 pub use frame::{read_frame, write_frame, Frame};
 pub use handshake::client::{client_handshake, connect, connect_with, ClientRequest, WsUrl};
@@ -74,6 +78,6 @@ pub use handshake::server::{accept, accept_with, Accept, Request};
 pub use handshake::{accept_key, generate_key, Response};
 pub use header::{read_header, Header, OpCode, Parsed, MAX_HEADER_LEN};
 pub use mask::{apply_mask, apply_mask_naive, mask_frame_in_place, random_mask};
-pub use message::Message;
+pub use message::{Message, MessageRef};
 pub use split::{WsReader, WsWriter};
 pub use websocket::WebSocket;

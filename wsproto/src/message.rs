@@ -1,5 +1,7 @@
 //! Messages: what the application sends and receives (RFC 6455 §5.6, §5.5).
 
+use std::borrow::Cow;
+
 use crate::close::{CloseCode, CloseFrame};
 use crate::error::{Error, Result};
 use crate::header::OpCode;
@@ -66,14 +68,67 @@ impl Message {
         self.len() == 0
     }
 
+    /// Borrow as a [`MessageRef`].
+    pub fn as_ref(&self) -> MessageRef<'_> {
+        match self {
+            Message::Text(t) => MessageRef::Text(t),
+            Message::Binary(b) => MessageRef::Binary(b),
+            Message::Ping(b) => MessageRef::Ping(b),
+            Message::Pong(b) => MessageRef::Pong(b),
+            Message::Close(f) => MessageRef::Close(f.clone()),
+        }
+    }
+}
+
+/// A message borrowed from the connection's buffers: what
+/// [`WebSocket::read_ref`](crate::WebSocket::read_ref) returns and
+/// [`WebSocket::write_ref`](crate::WebSocket::write_ref) takes. Reading this
+/// way allocates nothing in steady state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageRef<'a> {
+    /// A UTF-8 text message (validated).
+    Text(&'a str),
+    /// A binary message.
+    Binary(&'a [u8]),
+    /// A ping.
+    Ping(&'a [u8]),
+    /// A pong.
+    Pong(&'a [u8]),
+    /// A Close frame; `None` when it carried no status code.
+    Close(Option<CloseFrame>),
+}
+
+impl MessageRef<'_> {
+    /// Copy into an owned [`Message`].
+    pub fn to_owned(&self) -> Message {
+        match self {
+            MessageRef::Text(t) => Message::Text((*t).to_owned()),
+            MessageRef::Binary(b) => Message::Binary(b.to_vec()),
+            MessageRef::Ping(b) => Message::Ping(b.to_vec()),
+            MessageRef::Pong(b) => Message::Pong(b.to_vec()),
+            MessageRef::Close(f) => Message::Close(f.clone()),
+        }
+    }
+
+    /// The opcode this message is sent with.
+    pub fn opcode(&self) -> OpCode {
+        match self {
+            MessageRef::Text(_) => OpCode::Text,
+            MessageRef::Binary(_) => OpCode::Binary,
+            MessageRef::Ping(_) => OpCode::Ping,
+            MessageRef::Pong(_) => OpCode::Pong,
+            MessageRef::Close(_) => OpCode::Close,
+        }
+    }
+
     /// Refuse what must not be sent: a control payload over 125 bytes
     /// (RFC 6455 §5.5) or a close code reserved from the wire (§7.4).
     pub(crate) fn check_sendable(&self) -> Result<()> {
         match self {
-            Message::Close(Some(f)) if !f.code.is_sendable() => {
+            MessageRef::Close(Some(f)) if !f.code.is_sendable() => {
                 Err(Error::InvalidCloseCode(u16::from(f.code)))
             }
-            Message::Ping(p) | Message::Pong(p) if p.len() > 125 => {
+            MessageRef::Ping(p) | MessageRef::Pong(p) if p.len() > 125 => {
                 Err(Error::ControlFrameTooLong(p.len() as u64))
             }
             _ => Ok(()),
@@ -81,13 +136,12 @@ impl Message {
     }
 
     /// The payload as bytes for the wire (a Close message is encoded).
-    pub(crate) fn payload(&self) -> std::borrow::Cow<'_, [u8]> {
-        use std::borrow::Cow;
+    pub(crate) fn payload(&self) -> Cow<'_, [u8]> {
         match self {
-            Message::Text(s) => Cow::Borrowed(s.as_bytes()),
-            Message::Binary(b) | Message::Ping(b) | Message::Pong(b) => Cow::Borrowed(b),
-            Message::Close(None) => Cow::Borrowed(&[]),
-            Message::Close(Some(f)) => {
+            MessageRef::Text(s) => Cow::Borrowed(s.as_bytes()),
+            MessageRef::Binary(b) | MessageRef::Ping(b) | MessageRef::Pong(b) => Cow::Borrowed(b),
+            MessageRef::Close(None) => Cow::Borrowed(&[]),
+            MessageRef::Close(Some(f)) => {
                 let mut out = Vec::with_capacity(2 + f.reason.len());
                 f.encode_into(&mut out);
                 Cow::Owned(out)

@@ -12,7 +12,7 @@ use crate::config::{Config, Role};
 use crate::error::{Error, Result};
 use crate::header::{Header, OpCode, Parsed};
 use crate::mask::apply_mask;
-use crate::message::Message;
+use crate::message::MessageRef;
 use crate::utf8::Utf8Validator;
 
 /// Data payloads at least this large (and not yet buffered) are read
@@ -25,6 +25,26 @@ enum DataKind {
     Binary,
 }
 
+/// What [`Reader::read`] completed; the payload stays in the reader, see
+/// [`Reader::view`] and [`Reader::take_data`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Incoming {
+    /// A text message, validated as UTF-8.
+    Text,
+    /// A binary message.
+    Binary,
+    /// A ping.
+    Ping,
+    /// A pong.
+    Pong,
+    /// A Close frame.
+    Close(Option<CloseFrame>),
+}
+
+/// Message buffers grown past this are freed after use instead of kept, so
+/// one large message does not pin its memory for the connection's lifetime.
+const KEEP_CAPACITY: usize = 1 << 20;
+
 #[derive(Debug)]
 struct FrameProgress {
     header: Header,
@@ -32,7 +52,7 @@ struct FrameProgress {
     done: u64,
 }
 
-/// Reads frames from a stream and turns them into [`Message`]s.
+/// Reads frames from a stream and turns them into messages.
 #[derive(Debug)]
 pub(crate) struct Reader {
     role: Role,
@@ -51,6 +71,13 @@ pub(crate) struct Reader {
     utf8: Utf8Validator,
     /// Payload of the control frame being read (at most 125 bytes).
     control: Vec<u8>,
+    /// The message being assembled is compressed (RSV1 on its first frame).
+    compressed: bool,
+    /// Compressed payload of the current frame, inflated when it is complete.
+    compressed_frame: Vec<u8>,
+    /// permessage-deflate decompressor, when negotiated.
+    #[cfg(feature = "deflate")]
+    inflater: Option<crate::deflate::codec::Inflater>,
 }
 
 impl Reader {
@@ -71,7 +98,24 @@ impl Reader {
             message: Vec::new(),
             utf8: Utf8Validator::default(),
             control: Vec::new(),
+            compressed: false,
+            compressed_frame: Vec::new(),
+            #[cfg(feature = "deflate")]
+            inflater: None,
         }
+    }
+
+    /// Accept RSV1-compressed messages from now on, inflated by `inflater`.
+    #[cfg(feature = "deflate")]
+    pub(crate) fn set_inflater(&mut self, inflater: crate::deflate::codec::Inflater) {
+        self.inflater = Some(inflater);
+    }
+
+    fn deflate_negotiated(&self) -> bool {
+        #[cfg(feature = "deflate")]
+        return self.inflater.is_some();
+        #[cfg(not(feature = "deflate"))]
+        return false;
     }
 
     /// Whether received bytes are waiting in the buffer.
@@ -80,7 +124,10 @@ impl Reader {
     }
 
     /// Read until one message (data, or a control frame) is complete.
-    pub(crate) fn read<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<Message> {
+    ///
+    /// The payload stays in the reader's buffers, which are reused from
+    /// message to message: in steady state nothing is allocated.
+    pub(crate) fn read<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<Incoming> {
         loop {
             let progress = match &mut self.frame {
                 Some(p) => p,
@@ -111,7 +158,10 @@ impl Reader {
                 if let Some(p) = &mut self.frame {
                     p.done += consumed as u64;
                 }
-                if self.kind == Some(DataKind::Text) && !header.opcode.is_control() {
+                if self.kind == Some(DataKind::Text)
+                    && !header.opcode.is_control()
+                    && !self.compressed
+                {
                     self.utf8.feed(&self.message)?;
                 }
                 continue;
@@ -125,7 +175,12 @@ impl Reader {
 
     /// RFC 6455 checks that need only the header (§5.1, §5.2, §5.4, §5.5).
     fn begin_frame(&mut self, h: Header) -> Result<()> {
-        if h.rsv_bits() != 0 {
+        // RSV1 marks a compressed message: allowed only with permessage-deflate,
+        // and only on the first frame of a data message (RFC 7692 §6.1).
+        let rsv1_allowed = h.rsv_bits() == 0b100
+            && self.deflate_negotiated()
+            && matches!(h.opcode, OpCode::Text | OpCode::Binary);
+        if h.rsv_bits() != 0 && !rsv1_allowed {
             return Err(Error::ReservedBits { bits: h.rsv_bits() });
         }
         if h.opcode.is_reserved() {
@@ -149,6 +204,12 @@ impl Reader {
         match (h.opcode, self.kind) {
             (OpCode::Continuation, None) => return Err(Error::UnexpectedContinuation),
             (OpCode::Text | OpCode::Binary, Some(_)) => return Err(Error::ExpectedContinuation),
+            (OpCode::Text | OpCode::Binary, None) => {
+                if self.message.capacity() > KEEP_CAPACITY {
+                    self.message = Vec::new();
+                }
+                self.message.clear();
+            }
             _ => {}
         }
         if h.len > self.max_frame_size as u64 {
@@ -169,6 +230,9 @@ impl Reader {
             OpCode::Binary => self.kind = Some(DataKind::Binary),
             _ => {}
         }
+        if matches!(h.opcode, OpCode::Text | OpCode::Binary) {
+            self.compressed = h.rsv1;
+        }
         Ok(())
     }
 
@@ -182,6 +246,8 @@ impl Reader {
         }
         if h.opcode.is_control() {
             self.control.extend_from_slice(chunk);
+        } else if self.compressed {
+            self.compressed_frame.extend_from_slice(chunk);
         } else {
             self.message.extend_from_slice(chunk);
         }
@@ -200,52 +266,119 @@ impl Reader {
         let want = usize::try_from(remaining)
             .unwrap_or(usize::MAX)
             .min(DIRECT_CHUNK);
-        let old = self.message.len();
-        self.message.resize(old + want, 0);
+        let dest = if self.compressed {
+            &mut self.compressed_frame
+        } else {
+            &mut self.message
+        };
+        let old = dest.len();
+        dest.resize(old + want, 0);
         let n = loop {
-            match r.read(&mut self.message[old..]) {
+            match r.read(&mut dest[old..]) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    self.message.truncate(old);
+                    dest.truncate(old);
                     return Err(e.into());
                 }
             }
         };
-        self.message.truncate(old + n);
+        dest.truncate(old + n);
         if n == 0 {
             return Err(Error::UnexpectedEof);
         }
         if let Some(mask) = h.mask {
-            apply_mask(&mut self.message[old..], mask, offset);
+            apply_mask(&mut dest[old..], mask, offset);
         }
         Ok(n)
     }
 
     /// A frame's payload is complete: finish a control frame or a message.
-    fn end_frame(&mut self, h: Header) -> Result<Option<Message>> {
-        let message = match h.opcode {
-            OpCode::Ping => Message::Ping(self.control.clone()),
-            OpCode::Pong => Message::Pong(self.control.clone()),
-            OpCode::Close => Message::Close(CloseFrame::parse(&self.control)?),
-            _ if !h.fin => return Ok(None),
+    fn end_frame(&mut self, h: Header) -> Result<Option<Incoming>> {
+        let incoming = match h.opcode {
+            OpCode::Ping => Incoming::Ping,
+            OpCode::Pong => Incoming::Pong,
+            OpCode::Close => Incoming::Close(CloseFrame::parse(&self.control)?),
             _ => {
-                let data = std::mem::take(&mut self.message);
-                let kind = self.kind.take();
-                let utf8 = std::mem::take(&mut self.utf8);
-                match kind {
-                    Some(DataKind::Text) => {
-                        utf8.finish(&data)?;
-                        match String::from_utf8(data) {
-                            Ok(s) => Message::Text(s),
-                            Err(_) => return Err(Error::InvalidUtf8),
-                        }
-                    }
-                    _ => Message::Binary(data),
+                if self.compressed {
+                    self.inflate_frame(h.fin)?;
                 }
+                if !h.fin {
+                    return Ok(None);
+                }
+                self.finish_message()?
             }
         };
-        Ok(Some(message))
+        Ok(Some(incoming))
+    }
+
+    /// Inflate the compressed frame just read into the message
+    /// (RFC 7692 §7.2.2), checking the size limit and UTF-8 as it grows.
+    fn inflate_frame(&mut self, last: bool) -> Result<()> {
+        #[cfg(feature = "deflate")]
+        if let Some(inflater) = &mut self.inflater {
+            inflater.inflate(
+                &self.compressed_frame,
+                last,
+                &mut self.message,
+                self.max_message_size,
+            )?;
+            self.compressed_frame.clear();
+            if self.kind == Some(DataKind::Text) {
+                self.utf8.feed(&self.message)?;
+            }
+            return Ok(());
+        }
+        let _ = last;
+        Err(Error::ReservedBits { bits: 0b100 })
+    }
+
+    /// The last frame of a data message is in: check it is complete UTF-8
+    /// if it is text.
+    fn finish_message(&mut self) -> Result<Incoming> {
+        self.compressed = false;
+        let utf8 = std::mem::take(&mut self.utf8);
+        match self.kind.take() {
+            Some(DataKind::Text) => {
+                utf8.finish(&self.message)?;
+                Ok(Incoming::Text)
+            }
+            _ => Ok(Incoming::Binary),
+        }
+    }
+
+    /// The payload of what [`Reader::read`] returned, borrowed.
+    pub(crate) fn view(&self, incoming: Incoming) -> MessageRef<'_> {
+        match incoming {
+            Incoming::Text => MessageRef::Text(utf8_checked(&self.message)),
+            Incoming::Binary => MessageRef::Binary(&self.message),
+            Incoming::Ping => MessageRef::Ping(&self.control),
+            Incoming::Pong => MessageRef::Pong(&self.control),
+            Incoming::Close(frame) => MessageRef::Close(frame),
+        }
+    }
+
+    /// The payload of the data message [`Reader::read`] returned, moved out
+    /// (no copy); the reader starts a fresh buffer for the next one.
+    pub(crate) fn take_data(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.message)
+    }
+
+    /// The text message [`Reader::read`] returned, moved out (no copy, no
+    /// second validation).
+    #[allow(unsafe_code)]
+    pub(crate) fn take_text(&mut self) -> String {
+        let data = self.take_data();
+        debug_assert!(std::str::from_utf8(&data).is_ok());
+        // SAFETY: `Incoming::Text` is only returned after
+        // `Utf8Validator::finish` accepted exactly these bytes (see
+        // `utf8_checked`), and nothing changed them since.
+        unsafe { String::from_utf8_unchecked(data) }
+    }
+
+    /// The payload of the control frame [`Reader::read`] returned.
+    pub(crate) fn control(&self) -> &[u8] {
+        &self.control
     }
 
     /// Read more bytes from `r` into the buffer. End of stream is an error:
@@ -276,4 +409,15 @@ impl Reader {
             }
         }
     }
+}
+
+/// View a completed text message as `str` without validating it again.
+#[allow(unsafe_code)]
+pub(crate) fn utf8_checked(bytes: &[u8]) -> &str {
+    debug_assert!(std::str::from_utf8(bytes).is_ok());
+    // SAFETY: only called on a text message after `Utf8Validator::finish`
+    // succeeded for exactly these bytes: every byte was checked by
+    // `std::str::from_utf8` as it arrived (see utf8.rs), and the buffer is
+    // not modified between that check and this call.
+    unsafe { std::str::from_utf8_unchecked(bytes) }
 }

@@ -50,8 +50,8 @@ use std::sync::Arc;
 
 use crate::close::CloseCode;
 use crate::error::{Error, Result};
-use crate::message::Message;
-use crate::reader::Reader;
+use crate::message::{Message, MessageRef};
+use crate::reader::{Incoming, Reader};
 use crate::websocket::WebSocket;
 use crate::writer::Writer;
 
@@ -114,18 +114,23 @@ impl WsReader {
         if self.ended {
             return Err(Error::ConnectionClosed);
         }
-        let result = self.reader.read(&mut self.stream);
-        match &result {
-            Ok(Message::Close(_)) => {
+        match self.reader.read(&mut self.stream) {
+            Ok(Incoming::Text) => Ok(Message::Text(self.reader.take_text())),
+            Ok(Incoming::Binary) => Ok(Message::Binary(self.reader.take_data())),
+            Ok(Incoming::Ping) => Ok(Message::Ping(self.reader.control().to_vec())),
+            Ok(Incoming::Pong) => Ok(Message::Pong(self.reader.control().to_vec())),
+            Ok(Incoming::Close(frame)) => {
                 self.close.received.store(true, Ordering::Release);
                 self.ended = true;
+                Ok(Message::Close(frame))
             }
-            Err(e) if e.close_code().is_some() || matches!(e, Error::UnexpectedEof) => {
-                self.ended = true;
+            Err(e) => {
+                if e.close_code().is_some() || matches!(e, Error::UnexpectedEof) {
+                    self.ended = true;
+                }
+                Err(e)
             }
-            _ => {}
         }
-        result
     }
 
     /// Whether the writer half has sent a Close frame: a Close read after
@@ -143,11 +148,16 @@ impl WsReader {
 impl WsWriter {
     /// Queue a message without flushing (see [`WebSocket::write`]).
     pub fn write(&mut self, message: Message) -> Result<()> {
+        self.write_ref(message.as_ref())
+    }
+
+    /// Queue a borrowed message without flushing (see [`WebSocket::write_ref`]).
+    pub fn write_ref(&mut self, message: MessageRef<'_>) -> Result<()> {
         if self.close.sent.load(Ordering::Acquire) {
             return Err(Error::AlreadyClosed);
         }
         message.check_sendable()?;
-        if let Message::Close(_) = message {
+        if let MessageRef::Close(_) = message {
             self.close.sent.store(true, Ordering::Release);
         }
         self.writer

@@ -9,8 +9,8 @@ use crate::close::{CloseCode, CloseFrame};
 use crate::config::{Config, Role};
 use crate::error::{Error, Result};
 use crate::header::OpCode;
-use crate::message::Message;
-use crate::reader::Reader;
+use crate::message::{Message, MessageRef};
+use crate::reader::{Incoming, Reader};
 use crate::writer::Writer;
 
 /// A WebSocket connection after the opening handshake.
@@ -40,6 +40,9 @@ pub struct WebSocket<S> {
     close_received: bool,
     /// The connection is over: failed, or the stream ended.
     ended: bool,
+    /// permessage-deflate parameters, when negotiated.
+    #[cfg(feature = "deflate")]
+    deflate: Option<crate::deflate::DeflateParams>,
 }
 
 impl<S: Read + Write> WebSocket<S> {
@@ -65,7 +68,30 @@ impl<S: Read + Write> WebSocket<S> {
             close_sent: false,
             close_received: false,
             ended: false,
+            #[cfg(feature = "deflate")]
+            deflate: None,
         }
+    }
+
+    /// Turn on permessage-deflate with the parameters the handshake agreed
+    /// on (RFC 7692 §7): compress outgoing data messages per `config`,
+    /// inflate incoming RSV1 messages.
+    #[cfg(feature = "deflate")]
+    pub fn enable_deflate(
+        &mut self,
+        params: crate::deflate::DeflateParams,
+        config: &crate::deflate::DeflateConfig,
+    ) {
+        let (deflater, inflater) = crate::deflate::codecs(&params, self.role, config);
+        self.writer.set_deflater(deflater, config.min_compress_size);
+        self.reader.set_inflater(inflater);
+        self.deflate = Some(params);
+    }
+
+    /// The permessage-deflate parameters in force, if it was negotiated.
+    #[cfg(feature = "deflate")]
+    pub fn deflate_params(&self) -> Option<crate::deflate::DeflateParams> {
+        self.deflate
     }
 
     /// Read the next message.
@@ -77,30 +103,46 @@ impl<S: Read + Write> WebSocket<S> {
     /// breaks the protocol, a Close frame with [`Error::close_code`] is sent
     /// and the error returned; the connection is then over.
     pub fn read(&mut self) -> Result<Message> {
+        Ok(match self.next()? {
+            Incoming::Text => Message::Text(self.reader.take_text()),
+            Incoming::Binary => Message::Binary(self.reader.take_data()),
+            Incoming::Ping => Message::Ping(self.reader.control().to_vec()),
+            Incoming::Pong => Message::Pong(self.reader.control().to_vec()),
+            Incoming::Close(frame) => Message::Close(frame),
+        })
+    }
+
+    /// Like [`WebSocket::read`], but the message borrows the connection's
+    /// buffers, which are reused: in steady state reading allocates nothing.
+    /// The borrow ends before the next call, so copy out what you keep.
+    pub fn read_ref(&mut self) -> Result<MessageRef<'_>> {
+        let incoming = self.next()?;
+        Ok(self.reader.view(incoming))
+    }
+
+    /// Read the next message and apply the protocol's automatic replies.
+    fn next(&mut self) -> Result<Incoming> {
         if self.close_received || self.ended {
             return self.read_after_close();
         }
         match self.reader.read(&mut self.stream) {
-            Ok(Message::Ping(payload)) => {
+            Ok(Incoming::Ping) => {
                 if !self.close_sent {
-                    self.writer
-                        .write(&mut self.stream, OpCode::Pong, &payload)?;
+                    let payload = self.reader.control();
+                    self.writer.write(&mut self.stream, OpCode::Pong, payload)?;
                     self.writer.flush(&mut self.stream)?;
                 }
-                Ok(Message::Ping(payload))
+                Ok(Incoming::Ping)
             }
-            Ok(Message::Close(frame)) => {
+            Ok(Incoming::Close(frame)) => {
                 self.close_received = true;
                 if !self.close_sent {
-                    let reply = match &frame {
-                        Some(f) => Message::Close(Some(CloseFrame::new(f.code, ""))),
-                        None => Message::Close(None),
-                    };
-                    self.send(reply)?;
+                    let reply = frame.as_ref().map(|f| CloseFrame::new(f.code, ""));
+                    self.send_ref(MessageRef::Close(reply))?;
                 }
-                Ok(Message::Close(frame))
+                Ok(Incoming::Close(frame))
             }
-            Ok(message) => Ok(message),
+            Ok(incoming) => Ok(incoming),
             Err(e) => {
                 if let Some(code) = e.close_code() {
                     self.fail(code, &e.to_string());
@@ -121,7 +163,7 @@ impl<S: Read + Write> WebSocket<S> {
         self.ended = true;
     }
 
-    fn read_after_close(&mut self) -> Result<Message> {
+    fn read_after_close(&mut self) -> Result<Incoming> {
         if self.role == Role::Client && !self.ended {
             // RFC 6455 §7.1.1: the server closes the TCP connection first;
             // the client waits for that, discarding anything still arriving.
@@ -146,11 +188,17 @@ impl<S: Read + Write> WebSocket<S> {
     /// Sending a [`Message::Close`] starts the close handshake; keep calling
     /// [`WebSocket::read`] until it returns [`Error::ConnectionClosed`].
     pub fn write(&mut self, message: Message) -> Result<()> {
+        self.write_ref(message.as_ref())
+    }
+
+    /// [`WebSocket::write`] for a borrowed message: nothing is allocated
+    /// (a client masks a copy in its reused write buffer).
+    pub fn write_ref(&mut self, message: MessageRef<'_>) -> Result<()> {
         if self.close_sent {
             return Err(Error::AlreadyClosed);
         }
         message.check_sendable()?;
-        if let Message::Close(_) = message {
+        if let MessageRef::Close(_) = message {
             self.close_sent = true;
         }
         self.writer
@@ -166,7 +214,12 @@ impl<S: Read + Write> WebSocket<S> {
 
     /// [`write`](WebSocket::write) then [`flush`](WebSocket::flush).
     pub fn send(&mut self, message: Message) -> Result<()> {
-        self.write(message)?;
+        self.send_ref(message.as_ref())
+    }
+
+    /// [`write_ref`](WebSocket::write_ref) then [`flush`](WebSocket::flush).
+    pub fn send_ref(&mut self, message: MessageRef<'_>) -> Result<()> {
+        self.write_ref(message)?;
         self.flush()
     }
 

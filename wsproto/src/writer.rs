@@ -20,6 +20,12 @@ const FLUSH_AT: usize = 64 * 1024;
 pub(crate) struct Writer {
     role: Role,
     buf: Vec<u8>,
+    /// permessage-deflate compressor and the smallest message worth compressing.
+    #[cfg(feature = "deflate")]
+    deflate: Option<(crate::deflate::codec::Deflater, usize)>,
+    /// Reused output buffer of the compressor.
+    #[cfg(feature = "deflate")]
+    compressed: Vec<u8>,
 }
 
 impl Writer {
@@ -27,18 +33,55 @@ impl Writer {
         Writer {
             role,
             buf: Vec::new(),
+            #[cfg(feature = "deflate")]
+            deflate: None,
+            #[cfg(feature = "deflate")]
+            compressed: Vec::new(),
         }
     }
 
-    /// Queue one final frame with `opcode` and `payload`. Small frames stay in
-    /// the buffer until [`Writer::flush`] or until the buffer fills.
+    /// Compress data messages of at least `min_size` bytes from now on.
+    #[cfg(feature = "deflate")]
+    pub(crate) fn set_deflater(
+        &mut self,
+        deflater: crate::deflate::codec::Deflater,
+        min_size: usize,
+    ) {
+        self.deflate = Some((deflater, min_size));
+    }
+
+    /// Queue one message as a single final frame with `opcode` and
+    /// `payload`, compressed when permessage-deflate is on and the message
+    /// is large enough (RFC 7692 §6). Small frames stay in the buffer until
+    /// [`Writer::flush`] or until the buffer fills.
     pub(crate) fn write<W: Write + ?Sized>(
         &mut self,
         w: &mut W,
         opcode: OpCode,
         payload: &[u8],
     ) -> io::Result<()> {
+        #[cfg(feature = "deflate")]
+        if let Some((deflater, min_size)) = &mut self.deflate {
+            if !opcode.is_control() && payload.len() >= *min_size {
+                let mut compressed = std::mem::take(&mut self.compressed);
+                deflater.compress(payload, &mut compressed)?;
+                let result = self.write_frame(w, opcode, true, &compressed);
+                self.compressed = compressed;
+                return result;
+            }
+        }
+        self.write_frame(w, opcode, false, payload)
+    }
+
+    fn write_frame<W: Write + ?Sized>(
+        &mut self,
+        w: &mut W,
+        opcode: OpCode,
+        rsv1: bool,
+        payload: &[u8],
+    ) -> io::Result<()> {
         let mut header = Header::new(opcode, payload.len() as u64);
+        header.rsv1 = rsv1;
         if self.role == Role::Client {
             header.mask = Some(random_mask());
         }

@@ -98,7 +98,7 @@ impl ClientRequest {
         })
     }
 
-    fn encode(&self, key: &str) -> Vec<u8> {
+    fn encode(&self, key: &str, extensions: Option<&str>) -> Vec<u8> {
         let mut out = format!(
             "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n",
@@ -109,6 +109,9 @@ impl ClientRequest {
                 "Sec-WebSocket-Protocol: {}\r\n",
                 self.protocols.join(", ")
             ));
+        }
+        if let Some(extensions) = extensions {
+            out.push_str(&format!("Sec-WebSocket-Extensions: {extensions}\r\n"));
         }
         for (name, value) in &self.headers {
             out.push_str(&format!("{name}: {value}\r\n"));
@@ -145,7 +148,11 @@ pub fn client_handshake<S: Read + Write>(
     config: &Config,
 ) -> Result<(WebSocket<S>, Response)> {
     let key = generate_key();
-    stream.write_all(&request.encode(&key))?;
+    #[cfg(feature = "deflate")]
+    let offer = config.deflate.as_ref().map(crate::deflate::client_offer);
+    #[cfg(not(feature = "deflate"))]
+    let offer: Option<String> = None;
+    stream.write_all(&request.encode(&key, offer.as_deref()))?;
     stream.flush()?;
     let (head, mut leftover) = read_head(&mut stream, config.max_head_size)?;
     let response = parse_response(&head, config.max_headers)?;
@@ -167,10 +174,29 @@ pub fn client_handshake<S: Read + Write>(
         });
     }
     check_response(&response, request, &key)?;
-    Ok((
-        WebSocket::from_partially_read(stream, Role::Client, config, leftover),
-        response,
-    ))
+    #[allow(unused_mut)]
+    let mut ws = WebSocket::from_partially_read(stream, Role::Client, config, leftover);
+    let extensions: Vec<&str> = response
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-extensions"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    match config_deflate(config) {
+        #[cfg(feature = "deflate")]
+        Some(deflate_config) => {
+            if let Some(params) =
+                crate::deflate::check_client_response(deflate_config, &extensions)?
+            {
+                ws.enable_deflate(params, deflate_config);
+            }
+        }
+        _ if !extensions.is_empty() => {
+            return Err(Error::UnexpectedExtension(extensions.join(", ")))
+        }
+        _ => {}
+    }
+    Ok((ws, response))
 }
 
 fn parse_response(head: &[u8], max_headers: usize) -> Result<Response> {
@@ -228,10 +254,18 @@ fn check_response(response: &Response, request: &ClientRequest, key: &str) -> Re
             return Err(Error::UnexpectedProtocol(protocol.to_owned()));
         }
     }
-    if let Some(ext) = response.header("sec-websocket-extensions") {
-        return Err(Error::UnexpectedExtension(ext.to_owned()));
-    }
     Ok(())
+}
+
+/// The permessage-deflate settings, when the feature is compiled in and on.
+#[cfg(feature = "deflate")]
+fn config_deflate(config: &Config) -> Option<&crate::deflate::DeflateConfig> {
+    config.deflate.as_ref()
+}
+
+#[cfg(not(feature = "deflate"))]
+fn config_deflate(_: &Config) -> Option<&()> {
+    None
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! - [`accept_with`]: the same, but a callback sees the [`Request`] (path,
 //!   query, headers) first and may accept with a subprotocol and extra
 //!   headers, or refuse with any HTTP [`Response`];
-//! - [`read_request`] + [`Request::check_upgrade`] + [`upgrade`]: for servers
+//! - [`read_request`] + [`Request::is_upgrade`] + [`upgrade`]: for servers
 //!   that also answer plain HTTP on the same port (the chat server serves
 //!   its web page this way).
 
@@ -93,6 +93,16 @@ impl Request {
             .map(|(_, v)| v.as_slice())
     }
 
+    /// Every value of header field `name` (case-insensitive) that is valid
+    /// UTF-8, in order (for list-valued fields sent more than once).
+    pub fn header_values(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .filter_map(|(_, v)| std::str::from_utf8(v).ok())
+            .collect()
+    }
+
     /// All header fields in order.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
         self.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
@@ -101,8 +111,9 @@ impl Request {
     /// Whether the client asks for a WebSocket upgrade at all (an `Upgrade`
     /// header naming `websocket`). A request without it is plain HTTP.
     pub fn is_upgrade(&self) -> bool {
-        self.header_bytes("upgrade")
-            .is_some_and(|v| has_token(v, "websocket"))
+        self.header_values("upgrade")
+            .iter()
+            .any(|v| has_token(v.as_bytes(), "websocket"))
     }
 
     /// The subprotocols the client offers in `Sec-WebSocket-Protocol`.
@@ -153,18 +164,8 @@ impl Request {
             return Err(Error::WrongHttpVersion);
         }
         self.single_nonempty("Host", "host")?;
-        let upgrade = self
-            .header_bytes("upgrade")
-            .ok_or(Error::MissingHeader("Upgrade"))?;
-        if !has_token(upgrade, "websocket") {
-            return Err(invalid("Upgrade", upgrade));
-        }
-        let connection = self
-            .header_bytes("connection")
-            .ok_or(Error::MissingHeader("Connection"))?;
-        if !has_token(connection, "upgrade") {
-            return Err(invalid("Connection", connection));
-        }
+        self.list_has_token("Upgrade", "upgrade", "websocket")?;
+        self.list_has_token("Connection", "connection", "upgrade")?;
         let version = self
             .header_bytes("sec-websocket-version")
             .ok_or(Error::MissingHeader("Sec-WebSocket-Version"))?;
@@ -179,6 +180,23 @@ impl Request {
         match base64::engine::general_purpose::STANDARD.decode(key) {
             Ok(raw) if raw.len() == 16 => Ok(accept_key(key)),
             _ => Err(invalid("Sec-WebSocket-Key", key.as_bytes())),
+        }
+    }
+
+    /// Check that list-valued header `name` names `token` in any of its
+    /// fields: a list may be split over several fields (RFC 7230 §3.2.2).
+    fn list_has_token(&self, name: &'static str, lower: &str, token: &str) -> Result<()> {
+        let mut values = self
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(lower))
+            .map(|(_, v)| v.as_slice())
+            .peekable();
+        let first = *values.peek().ok_or(Error::MissingHeader(name))?;
+        if values.any(|v| has_token(v, token)) {
+            Ok(())
+        } else {
+            Err(invalid(name, first))
         }
     }
 
@@ -257,12 +275,33 @@ pub fn error_response(error: &Error) -> Response {
     response
 }
 
-/// Answer a checked request with `101 Switching Protocols` and return the
-/// connection. `accept_value` comes from [`Request::check_upgrade`];
-/// `leftover` from [`read_request`].
+/// Answer `request` with `101 Switching Protocols` and return the
+/// connection; `leftover` comes from [`read_request`].
+///
+/// The request is checked first ([`Request::check_upgrade`]); a bad one is
+/// answered with [`error_response`] and the error returned. permessage-deflate
+/// is negotiated when `config.deflate` allows it (RFC 7692 §7.1).
 pub fn upgrade<S: Read + Write>(
     mut stream: S,
+    request: &Request,
+    accept: Accept,
+    config: &Config,
+    leftover: Vec<u8>,
+) -> Result<WebSocket<S>> {
+    match request.check_upgrade() {
+        Ok(accept_value) => switch(stream, &accept_value, request, accept, config, leftover),
+        Err(e) => {
+            let _ = error_response(&e).write_to(&mut stream);
+            Err(e)
+        }
+    }
+}
+
+/// Write the `101` answer for a checked request and build the connection.
+fn switch<S: Read + Write>(
+    mut stream: S,
     accept_value: &str,
+    request: &Request,
     accept: Accept,
     config: &Config,
     leftover: Vec<u8>,
@@ -274,14 +313,27 @@ pub fn upgrade<S: Read + Write>(
     if let Some(protocol) = &accept.protocol {
         response = response.with_header("Sec-WebSocket-Protocol", protocol);
     }
+    #[cfg(feature = "deflate")]
+    let deflate = config.deflate.as_ref().and_then(|deflate_config| {
+        let offers = request.header_values("sec-websocket-extensions");
+        crate::deflate::negotiate_server(deflate_config, &offers)
+            .map(|(params, header)| (params, header, deflate_config))
+    });
+    #[cfg(feature = "deflate")]
+    if let Some((_, header, _)) = &deflate {
+        response = response.with_header("Sec-WebSocket-Extensions", header);
+    }
+    #[cfg(not(feature = "deflate"))]
+    let _ = request;
     response.headers.extend(accept.headers);
     response.write_to(&mut stream)?;
-    Ok(WebSocket::from_partially_read(
-        stream,
-        Role::Server,
-        config,
-        leftover,
-    ))
+    #[allow(unused_mut)]
+    let mut ws = WebSocket::from_partially_read(stream, Role::Server, config, leftover);
+    #[cfg(feature = "deflate")]
+    if let Some((params, _, deflate_config)) = deflate {
+        ws.enable_deflate(params, deflate_config);
+    }
+    Ok(ws)
 }
 
 /// Accept a WebSocket connection on `stream`: read the request, check it
@@ -331,7 +383,7 @@ where
         }
     };
     match decide(&request) {
-        Ok(accept) => upgrade(stream, &accept_value, accept, config, leftover),
+        Ok(accept) => switch(stream, &accept_value, &request, accept, config, leftover),
         Err(response) => {
             response.write_to(&mut stream)?;
             Err(Error::Rejected(response.status))
