@@ -66,6 +66,12 @@ pub struct Args {
     /// --message every --interval. End of stdin (Ctrl-D) closes with 1000.
     #[arg(short, long)]
     pub interactive: bool,
+
+    /// Offer permessage-deflate compression (RFC 7692) to the server. Off
+    /// by default: chat lines are short, and uncompressed frames are
+    /// easier to inspect.
+    #[arg(long)]
+    pub deflate: bool,
 }
 
 impl Args {

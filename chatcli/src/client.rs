@@ -66,7 +66,7 @@ enum Phase {
 /// Run a whole session; `Ok` means it ended with a normal close.
 pub fn run(args: &Args) -> Result<(), ChatError> {
     let url = chat_url(&args.addr, &args.user)?;
-    let ws = connect(&url)?;
+    let ws = connect(&url, args.deflate)?;
     tracing::info!(url = %url, user = %args.user, "connected");
     let (reader, writer) = ws.split().map_err(ChatError::Connection)?;
 
@@ -103,8 +103,9 @@ pub fn run(args: &Args) -> Result<(), ChatError> {
     session.main_loop()
 }
 
-/// Resolve, connect with a time-out, and do the opening handshake.
-fn connect(url: &str) -> Result<WebSocket<TcpStream>, ChatError> {
+/// Resolve, connect with a time-out, and do the opening handshake,
+/// offering permessage-deflate if `deflate`.
+fn connect(url: &str, deflate: bool) -> Result<WebSocket<TcpStream>, ChatError> {
     let request = wsproto::ClientRequest::new(url).map_err(|source| ChatError::BadAddr {
         addr: url.to_owned(),
         source,
@@ -147,6 +148,7 @@ fn connect(url: &str) -> Result<WebSocket<TcpStream>, ChatError> {
     let config = Config {
         max_frame_size: MAX_MESSAGE,
         max_message_size: MAX_MESSAGE,
+        deflate: deflate.then(wsproto::DeflateConfig::default),
         ..Config::default()
     };
     let (ws, response) =
@@ -160,7 +162,11 @@ fn connect(url: &str) -> Result<WebSocket<TcpStream>, ChatError> {
                 source,
             },
         })?;
-    tracing::debug!(status = response.status, "upgraded");
+    tracing::debug!(
+        status = response.status,
+        extensions = response.header("sec-websocket-extensions").unwrap_or(""),
+        "upgraded"
+    );
     ws.get_ref().set_read_timeout(None).map_err(io_error)?;
     Ok(ws)
 }
@@ -362,7 +368,7 @@ impl Session<'_> {
             None => (1005, String::new()),
         };
         if let Phase::Closing { .. } = self.phase {
-            tracing::debug!(code, reason = %reason, "close handshake complete");
+            tracing::info!(sent = self.sent, code, "closed normally");
             return Ok(true);
         }
         let echo = Message::Close(frame.map(|f| CloseFrame::new(f.code, "")));

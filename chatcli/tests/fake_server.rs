@@ -56,10 +56,9 @@ fn accept_ws(listener: &TcpListener) -> (TcpStream, Request) {
     let mut stream = accept_tcp(listener);
     let (request, leftover) = read_request(&mut stream, &Config::default()).expect("request");
     assert!(leftover.is_empty(), "client sent frames before the 101");
-    let key = request.check_upgrade().expect("valid upgrade request");
     upgrade(
         &mut stream,
-        &key,
+        &request,
         Accept::default(),
         &Config::default(),
         Vec::new(),
@@ -185,6 +184,11 @@ fn count_sends_exactly_n_masked_hellos_answers_pings_then_closes_1000() {
     // The user name arrives intact, percent-encoded on the wire.
     assert_eq!(request.target(), "/?user=zo%C3%AB%20%26%20co%2F1");
     assert_eq!(request.query_param("user").as_deref(), Some(user));
+    assert_eq!(
+        request.header("sec-websocket-extensions"),
+        None,
+        "no compression offered without --deflate"
+    );
 
     let texts: Vec<_> = frames.iter().filter(|f| f.0 == OpCode::Text).collect();
     assert_eq!(texts.len(), 3, "exactly 3 text frames: {frames:?}");
@@ -408,4 +412,47 @@ fn oversized_message_fails_the_connection_with_1009_before_its_payload() {
     assert_eq!(close_body(&frames[frames.len() - 1].1).0, 1009);
     assert_eq!(out.status.code(), Some(3), "{out:?}");
     assert!(out.stderr.contains("1009"), "{}", out.stderr);
+}
+
+#[test]
+fn deflate_flag_offers_permessage_deflate_and_compresses() {
+    let (listener, addr) = listen();
+    let long = "a".repeat(200);
+    let srv = server(move || {
+        // Config::default() accepts permessage-deflate (RFC 7692).
+        let (mut s, request) = accept_ws(&listener);
+        let (frame, payload) = read_client_frame(&mut s);
+        // An uncompressed message is allowed too (RFC 7692 §6.1).
+        send(&mut s, Frame::text("plain reply"));
+        send(&mut s, Frame::close(CloseCode::Normal, ""));
+        let rest = read_until_close(&mut s);
+        (request, frame, payload, rest)
+    });
+    let out = run(
+        &[
+            "--user",
+            "aaa",
+            "--addr",
+            &addr,
+            "--deflate",
+            "--message",
+            &long,
+            "--interval",
+            "100ms",
+            "--count",
+            "1",
+            "--linger",
+            "2s",
+        ],
+        None,
+    );
+    let (request, frame, payload, rest) = srv.join().expect("server thread");
+    let offer = request.header("sec-websocket-extensions").unwrap_or("");
+    assert!(offer.contains("permessage-deflate"), "offer: {offer:?}");
+    assert_eq!(frame.header.opcode, OpCode::Text);
+    assert!(frame.header.rsv1, "compressed message has RSV1 set");
+    assert!(payload.len() < 50, "200 'a's compress well: {payload:?}");
+    assert_eq!(close_body(&rest[rest.len() - 1].1).0, 1000, "close echo");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(out.lines(), ["plain reply"]);
 }

@@ -1,8 +1,11 @@
 //! End to end: chatcli processes talking through the real chatserv binary.
 //!
 //! Cargo only gives `CARGO_BIN_EXE_*` for this package's binaries, so
-//! chatserv is looked up next to the test binary (`target/<profile>/`);
-//! `cargo test --workspace` builds it, or `cargo build -p chatserv`.
+//! chatserv is looked up next to the test binary (`target/<profile>/`).
+//! Build it first with `cargo build -p chatserv` (or `cargo build
+//! --workspace`); `cargo test --workspace` builds it too, but only because
+//! chatserv has integration tests of its own (cargo builds a package's
+//! binaries for its integration tests).
 
 mod common;
 
@@ -31,8 +34,8 @@ fn chatserv_path() -> PathBuf {
     let path = profile_dir.join(format!("chatserv{}", std::env::consts::EXE_SUFFIX));
     assert!(
         path.is_file(),
-        "chatserv binary not found at {}: run `cargo build -p chatserv` first \
-         (or `cargo test --workspace`, which builds it)",
+        "chatserv binary not found at {}: run `cargo build -p chatserv` (or \
+         `cargo build --workspace`) before these tests, with the same target dir and profile",
         path.display()
     );
     path
