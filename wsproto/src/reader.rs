@@ -71,6 +71,8 @@ pub(crate) struct Reader {
     utf8: Utf8Validator,
     /// Payload of the control frame being read (at most 125 bytes).
     control: Vec<u8>,
+    /// Size of the next direct read (see `read_direct`).
+    direct_chunk: usize,
     /// The message being assembled is compressed (RSV1 on its first frame).
     compressed: bool,
     /// Compressed payload of the current frame, inflated when it is complete.
@@ -98,6 +100,7 @@ impl Reader {
             message: Vec::new(),
             utf8: Utf8Validator::default(),
             control: Vec::new(),
+            direct_chunk: DIRECT_CHUNK,
             compressed: false,
             compressed_frame: Vec::new(),
             #[cfg(feature = "deflate")]
@@ -263,9 +266,12 @@ impl Reader {
         offset: usize,
         remaining: u64,
     ) -> Result<usize> {
+        // The destination is zero-filled before the read; sizing the chunk
+        // from the previous read keeps that cost proportional to the bytes
+        // that actually arrive, even from a peer that trickles them.
         let want = usize::try_from(remaining)
             .unwrap_or(usize::MAX)
-            .min(DIRECT_CHUNK);
+            .min(self.direct_chunk);
         let dest = if self.compressed {
             &mut self.compressed_frame
         } else {
@@ -287,6 +293,7 @@ impl Reader {
         if n == 0 {
             return Err(Error::UnexpectedEof);
         }
+        self.direct_chunk = (2 * n).clamp(self.buffer_size, DIRECT_CHUNK);
         if let Some(mask) = h.mask {
             apply_mask(&mut dest[old..], mask, offset);
         }
