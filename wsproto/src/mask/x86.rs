@@ -1,0 +1,196 @@
+//! AVX2 and SSE2 kernels for x86-64.
+//!
+//! Each kernel is an `unsafe` `#[target_feature]` function reachable only
+//! through a [`Kernel`] that [`avx2`] / [`sse2`] build after
+//! `is_x86_feature_detected!` has confirmed the feature, so the safe
+//! wrapper in the `Kernel` can never run on a CPU without it.
+//!
+//! Both kernels work the same way, with `W`-byte vectors (32 or 16):
+//! 1. Buffers of at least `2 * W` bytes that do not start on a `W`-byte
+//!    boundary get their first `W` bytes XORed with an unaligned vector; the
+//!    aligned vector that overlaps it is loaded *before* that store, so its
+//!    bytes are XORed once and every later access is aligned (unaligned
+//!    stores that straddle cache lines are what make unaligned starts slow).
+//! 2. Four vectors per iteration, then one at a time.
+//! 3. The tail, under `W` bytes, goes to a 16-byte vector (AVX2 kernel) and
+//!    then, under 16 bytes, to the portable words.
+//!
+//! Every step after the first moves by a multiple of 4 bytes, so the mask is
+//! rotated once, by the length of the head, and never again.
+
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+use std::arch::x86_64::{
+    __m128i, __m256i, _mm256_loadu_si256, _mm256_set1_epi32, _mm256_storeu_si256, _mm256_xor_si256,
+    _mm_loadu_si128, _mm_set1_epi32, _mm_storeu_si128, _mm_xor_si128,
+};
+
+use super::{portable, rotate, Kernel};
+
+/// The AVX2 kernel, if this CPU has AVX2.
+pub(super) fn avx2() -> Option<Kernel> {
+    if is_x86_feature_detected!("avx2") {
+        Some(Kernel {
+            name: "avx2",
+            xor: xor_avx2_checked,
+        })
+    } else {
+        None
+    }
+}
+
+/// The SSE2 kernel, if this CPU has SSE2 (every x86-64 CPU does).
+pub(super) fn sse2() -> Option<Kernel> {
+    if is_x86_feature_detected!("sse2") {
+        Some(Kernel {
+            name: "sse2",
+            xor: xor_sse2_checked,
+        })
+    } else {
+        None
+    }
+}
+
+/// Only ever called through the `Kernel` built by [`avx2`].
+fn xor_avx2_checked(buf: &mut [u8], mask: [u8; 4]) {
+    // SAFETY: this function is private and its only use is the `Kernel`
+    // returned by `avx2()`, which exists only after AVX2 was detected.
+    unsafe { xor_avx2(buf, mask) }
+}
+
+/// Only ever called through the `Kernel` built by [`sse2`].
+fn xor_sse2_checked(buf: &mut [u8], mask: [u8; 4]) {
+    // SAFETY: this function is private and its only use is the `Kernel`
+    // returned by `sse2()`, which exists only after SSE2 was detected.
+    unsafe { xor_sse2(buf, mask) }
+}
+
+/// Buffers at least this long get the aligned head (step 1); shorter ones
+/// are done with unaligned vectors. Must be at least `2 * W` for both
+/// kernels.
+const ALIGN_FROM: usize = 512;
+
+/// How many bytes from `p` to the next `align`-byte boundary (0 if `p` is on
+/// one). `align` is a power of two.
+#[inline(always)]
+fn to_boundary(p: *const u8, align: usize) -> usize {
+    (align - (p as usize & (align - 1))) & (align - 1)
+}
+
+/// XOR `buf[i]` with `mask[i % 4]` using 32-byte AVX2 vectors.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn xor_avx2(buf: &mut [u8], mask: [u8; 4]) {
+    const W: usize = 32;
+    let len = buf.len();
+    let p = buf.as_mut_ptr();
+    let mut mask = mask;
+    let mut i = 0;
+    if len >= W {
+        // SAFETY: every access below is `W` bytes at `p + i`
+        // with `i + W <= len` (checked just before each one), so it stays
+        // inside `buf`, which we borrow mutably; `loadu`/`storeu` accept any
+        // alignment. AVX2 is enabled by the caller's contract.
+        unsafe {
+            let head = to_boundary(p, W);
+            if head != 0 && len >= ALIGN_FROM {
+                let first = _mm256_loadu_si256(p.cast::<__m256i>());
+                // Read the aligned vector before the head store overwrites
+                // its first `W - head` bytes: they are then XORed once.
+                let next = _mm256_loadu_si256(p.add(head).cast::<__m256i>());
+                let m = _mm256_set1_epi32(i32::from_ne_bytes(mask));
+                _mm256_storeu_si256(p.cast::<__m256i>(), _mm256_xor_si256(first, m));
+                mask = rotate(mask, head);
+                let m = _mm256_set1_epi32(i32::from_ne_bytes(mask));
+                _mm256_storeu_si256(p.add(head).cast::<__m256i>(), _mm256_xor_si256(next, m));
+                i = head + W;
+            }
+            let m = _mm256_set1_epi32(i32::from_ne_bytes(mask));
+            while i + 4 * W <= len {
+                let a = p.add(i).cast::<__m256i>();
+                let v0 = _mm256_loadu_si256(a);
+                let v1 = _mm256_loadu_si256(a.add(1));
+                let v2 = _mm256_loadu_si256(a.add(2));
+                let v3 = _mm256_loadu_si256(a.add(3));
+                _mm256_storeu_si256(a, _mm256_xor_si256(v0, m));
+                _mm256_storeu_si256(a.add(1), _mm256_xor_si256(v1, m));
+                _mm256_storeu_si256(a.add(2), _mm256_xor_si256(v2, m));
+                _mm256_storeu_si256(a.add(3), _mm256_xor_si256(v3, m));
+                i += 4 * W;
+            }
+            while i + W <= len {
+                let a = p.add(i).cast::<__m256i>();
+                _mm256_storeu_si256(a, _mm256_xor_si256(_mm256_loadu_si256(a), m));
+                i += W;
+            }
+        }
+    }
+    if i + 16 <= len {
+        // SAFETY: 16 bytes at `p + i` with `i + 16 <= len`: inside `buf`;
+        // `loadu`/`storeu` accept any alignment.
+        unsafe {
+            let a = p.add(i).cast::<__m128i>();
+            let m = _mm_set1_epi32(i32::from_ne_bytes(mask));
+            _mm_storeu_si128(a, _mm_xor_si128(_mm_loadu_si128(a), m));
+        }
+        i += 16;
+    }
+    // `p` is not used past this point, so reborrowing `buf` is fine.
+    portable::xor_lt16(&mut buf[i..], mask);
+}
+
+/// XOR `buf[i]` with `mask[i % 4]` using 16-byte SSE2 vectors.
+///
+/// # Safety
+/// The CPU must support SSE2.
+#[target_feature(enable = "sse2")]
+unsafe fn xor_sse2(buf: &mut [u8], mask: [u8; 4]) {
+    const W: usize = 16;
+    let len = buf.len();
+    let p = buf.as_mut_ptr();
+    let mut mask = mask;
+    let mut i = 0;
+    if len >= W {
+        // SAFETY: every access below is `W` bytes at `p + i`
+        // with `i + W <= len` (checked just before each one), so it stays
+        // inside `buf`, which we borrow mutably; `loadu`/`storeu` accept any
+        // alignment. SSE2 is enabled by the caller's contract.
+        unsafe {
+            let head = to_boundary(p, W);
+            if head != 0 && len >= ALIGN_FROM {
+                let first = _mm_loadu_si128(p.cast::<__m128i>());
+                // Read the aligned vector before the head store overwrites
+                // its first `W - head` bytes: they are then XORed once.
+                let next = _mm_loadu_si128(p.add(head).cast::<__m128i>());
+                let m = _mm_set1_epi32(i32::from_ne_bytes(mask));
+                _mm_storeu_si128(p.cast::<__m128i>(), _mm_xor_si128(first, m));
+                mask = rotate(mask, head);
+                let m = _mm_set1_epi32(i32::from_ne_bytes(mask));
+                _mm_storeu_si128(p.add(head).cast::<__m128i>(), _mm_xor_si128(next, m));
+                i = head + W;
+            }
+            let m = _mm_set1_epi32(i32::from_ne_bytes(mask));
+            while i + 4 * W <= len {
+                let a = p.add(i).cast::<__m128i>();
+                let v0 = _mm_loadu_si128(a);
+                let v1 = _mm_loadu_si128(a.add(1));
+                let v2 = _mm_loadu_si128(a.add(2));
+                let v3 = _mm_loadu_si128(a.add(3));
+                _mm_storeu_si128(a, _mm_xor_si128(v0, m));
+                _mm_storeu_si128(a.add(1), _mm_xor_si128(v1, m));
+                _mm_storeu_si128(a.add(2), _mm_xor_si128(v2, m));
+                _mm_storeu_si128(a.add(3), _mm_xor_si128(v3, m));
+                i += 4 * W;
+            }
+            while i + W <= len {
+                let a = p.add(i).cast::<__m128i>();
+                _mm_storeu_si128(a, _mm_xor_si128(_mm_loadu_si128(a), m));
+                i += W;
+            }
+        }
+    }
+    // `p` is not used past this point, so reborrowing `buf` is fine.
+    portable::xor_lt16(&mut buf[i..], mask);
+}
