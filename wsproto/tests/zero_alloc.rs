@@ -1,0 +1,150 @@
+//! Steady-state reading and writing allocate nothing: a counting global
+//! allocator watches 10 000 messages go through `read_ref` / `write_ref`.
+//!
+//! This file is its own test binary, so the counter sees only this test.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::{self, Cursor, Read, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use wsproto::{apply_mask, Config, MessageRef, Role, WebSocket};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged, only counting calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Reads from a prepared buffer, throws writes away (without allocating).
+struct Pipe {
+    input: Cursor<Vec<u8>>,
+    written: usize,
+}
+
+impl Read for Pipe {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.input.read(buf)
+    }
+}
+
+impl Write for Pipe {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.written += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `count` masked client frames: text and binary of 16 to 300 bytes, with
+/// a fragmented message and a ping every 100 messages.
+fn client_traffic(count: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut push = |first: u8, payload: &[u8]| {
+        let mask = [0x5a, 0x17, 0xc3, 0x81];
+        out.push(first);
+        match payload.len() {
+            n @ 0..=125 => out.push(0x80 | n as u8),
+            n => {
+                out.push(0x80 | 126);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+        }
+        out.extend_from_slice(&mask);
+        let at = out.len();
+        out.extend_from_slice(payload);
+        apply_mask(&mut out[at..], mask, 0);
+    };
+    for i in 0..count {
+        let len = 16 + (i * 37) % 285;
+        let payload: Vec<u8> = (0..len).map(|j| b'a' + ((i + j) % 26) as u8).collect();
+        if i % 100 == 50 {
+            push(0x01, &payload[..len / 2]);
+            push(0x89, b"ping");
+            push(0x80, &payload[len / 2..]);
+        } else if i % 2 == 0 {
+            push(0x81, &payload);
+        } else {
+            push(0x82, &payload);
+        }
+    }
+    out
+}
+
+#[test]
+fn reading_and_echoing_10_000_messages_allocates_nothing_in_steady_state() {
+    const WARMUP: usize = 300; // every message size occurs once (37 and 285 are coprime)
+    const MESSAGES: usize = 10_000;
+    let input = client_traffic(WARMUP + MESSAGES);
+    let pipe = Pipe {
+        input: Cursor::new(input),
+        written: 0,
+    };
+    let config = Config {
+        #[cfg(feature = "deflate")]
+        deflate: None,
+        ..Config::default()
+    };
+    let mut ws = WebSocket::from_raw_socket(pipe, Role::Server, &config);
+    let mut echo = Vec::with_capacity(1024);
+    let mut run = |ws: &mut WebSocket<Pipe>, messages: usize| -> (usize, usize) {
+        let mut data = 0;
+        let mut bytes = 0;
+        while data < messages {
+            let (binary, text) = match ws.read_ref().expect("valid traffic") {
+                MessageRef::Text(t) => (false, t.as_bytes()),
+                MessageRef::Binary(b) => (true, b),
+                _ => continue,
+            };
+            echo.clear();
+            echo.extend_from_slice(text);
+            bytes += echo.len();
+            data += 1;
+            let reply = if binary {
+                MessageRef::Binary(&echo)
+            } else {
+                MessageRef::Text(std::str::from_utf8(&echo).expect("text is UTF-8"))
+            };
+            ws.write_ref(reply).expect("write");
+            if !ws.has_buffered_input() {
+                ws.flush().expect("flush");
+            }
+        }
+        (data, bytes)
+    };
+    run(&mut ws, WARMUP);
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let (messages, bytes) = run(&mut ws, MESSAGES);
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    ws.flush().unwrap();
+    assert_eq!(messages, MESSAGES);
+    assert!(bytes > MESSAGES * 16);
+    assert!(
+        ws.get_ref().written > bytes,
+        "echoes and pongs were written"
+    );
+    assert_eq!(
+        allocations, 0,
+        "{allocations} allocations while reading and echoing {MESSAGES} messages"
+    );
+}
