@@ -1,1 +1,52 @@
-fn main() {}
+//! `chatserv`: a group-chat server over WebSocket (RFC 6455), built on
+//! `wsproto`.
+//!
+//! Each client connects to `ws://HOST:PORT/?user=NAME`; every text message
+//! it sends reaches every other logged-in user as `"<msg> -- FROM <user>"`.
+//! A browser opening `http://HOST:PORT/` gets a small chat page.
+//!
+//! Layout:
+//! - [`cli`]: command-line options;
+//! - [`server`]: accept loop, shared state, orderly shutdown;
+//! - [`connection`]: request, upgrade, reader loop;
+//! - [`writer`]: the per-connection writer thread;
+//! - [`hub`]: the user registry and the broadcast;
+//! - [`session`]: the handle other threads hold on a connection;
+//! - [`http`]: the web page and plain HTTP answers;
+//! - [`shutdown`]: Ctrl-C / SIGTERM.
+
+mod cli;
+mod connection;
+mod error;
+mod http;
+mod hub;
+mod server;
+mod session;
+mod shutdown;
+mod writer;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let args = cli::Args::parse();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+
+    let result = shutdown::Shutdown::install().and_then(|signals| server::run(&args, signals));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chatserv: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! One client connection: the HTTP request, the upgrade, and the reader
+//! loop that turns incoming text into broadcasts.
+//!
+//! The thread that runs [`handle`] reads the request head (within the
+//! handshake deadline), answers plain HTTP itself, and after an upgrade
+//! becomes the connection's reader thread. It starts the writer thread
+//! ([`crate::writer`]) and joins it before returning, so when it returns
+//! the connection is completely gone.
+
+use std::io::Write;
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use tracing::{debug, info, warn};
+use wsproto::handshake::server::{error_response, read_request, upgrade, Accept, Request};
+use wsproto::{CloseCode, CloseFrame, Message, Response, WsReader};
+
+use crate::error::{Error, Result};
+use crate::http::{is_timeout, plain_response, DeadlineReader};
+use crate::hub::LoginError;
+use crate::server::Shared;
+use crate::session::{Control, Outgoing, Session};
+
+/// Longest user name accepted, in bytes.
+pub const MAX_USER_LEN: usize = 64;
+
+/// Serve one accepted TCP connection to the end. Errors are logged with
+/// the peer address; they never affect other connections.
+pub fn handle(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
+    if let Err(e) = serve(stream, peer, shared) {
+        warn!(%peer, error = %e, "connection failed");
+    }
+}
+
+fn serve(mut stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) -> Result<()> {
+    let settings = &shared.settings;
+    stream.set_nonblocking(false)?;
+    stream.set_nodelay(true)?;
+    stream.set_write_timeout(Some(settings.write_timeout))?;
+
+    let read = read_request(
+        &mut DeadlineReader::new(&stream, settings.handshake_timeout),
+        &settings.ws,
+    );
+    let (request, leftover) = match read {
+        Ok(ok) => ok,
+        Err(wsproto::Error::Io(e)) if is_timeout(&e) => {
+            info!(%peer, "request head not complete within the handshake time-out; closing");
+            let _ = Response::text(408, "request head took too long").write_to(&mut stream);
+            return Ok(());
+        }
+        // Connected and left without a word (port probes, health checks).
+        Err(wsproto::Error::UnexpectedEof) => return Ok(()),
+        Err(e) => {
+            warn!(%peer, error = %e, "bad HTTP request");
+            if e.http_status().is_some() {
+                let _ = error_response(&e).write_to(&mut stream);
+            }
+            return Ok(());
+        }
+    };
+
+    if !request.is_upgrade() {
+        let response = plain_response(&request);
+        debug!(%peer, method = request.method(), path = request.path(), status = response.status, "http");
+        response.write_to(&mut stream)?;
+        return Ok(());
+    }
+    let refuse = |stream: &mut TcpStream, response: Response, why: &str| -> Result<()> {
+        info!(%peer, status = response.status, "upgrade refused: {why}");
+        response.write_to(stream)?;
+        Ok(())
+    };
+    // Checked here so that a broken upgrade gets the precise error status
+    // before the application's own checks (`upgrade` checks again).
+    if let Err(e) = request.check_upgrade() {
+        return refuse(&mut stream, error_response(&e), &e.to_string());
+    }
+    let user = match user_name(&request) {
+        Ok(user) => user,
+        Err(why) => return refuse(&mut stream, Response::text(400, why), why),
+    };
+    let Some(slot) = shared.acquire_slot() else {
+        let why = "too many connections";
+        return refuse(&mut stream, Response::text(503, why), why);
+    };
+
+    let (tx, rx) = sync_channel(settings.send_queue);
+    let conn = Conn {
+        id: shared.hub.next_id(),
+        user: Arc::from(user),
+        peer,
+        control: Arc::new(Control::default()),
+        tx,
+    };
+    // Log in before answering 101: a client that has seen the 101 receives
+    // every message sent after that, with no window where it is connected
+    // but not yet registered.
+    let session = Session::new(
+        conn.id,
+        Arc::clone(&conn.user),
+        peer,
+        conn.tx.clone(),
+        Arc::clone(&conn.control),
+    );
+    match shared.hub.login(session) {
+        Ok(Some(old)) => info!(peer = %old.peer, conn = old.id, new_peer = %peer,
+            "user {} logged in elsewhere; closing the old connection with 4001", conn.user),
+        Ok(None) => {}
+        Err(LoginError::ShuttingDown) => {
+            let why = "server is shutting down";
+            return refuse(&mut stream, Response::text(503, why), why);
+        }
+    }
+    let started = upgrade(stream, &request, Accept::default(), &settings.ws, leftover)
+        .map_err(Error::from)
+        .and_then(|mut ws| {
+            // From now on the read time-out is the idle time-out (the pings
+            // sent every ping interval make a live client answer well
+            // within it).
+            ws.get_mut().set_read_timeout(Some(settings.idle_timeout))?;
+            if let Some(params) = ws.deflate_params() {
+                debug!(%peer, ?params, "permessage-deflate negotiated");
+            }
+            Ok(ws.split()?)
+        })
+        .and_then(|(reader, writer)| {
+            let control = Arc::clone(&conn.control);
+            let ping_interval = settings.ping_interval;
+            let thread = shared.spawn(peer, move || {
+                crate::writer::run(writer, rx, control, ping_interval)
+            })?;
+            Ok((reader, thread))
+        });
+    match started {
+        Ok((reader, writer_thread)) => {
+            info!(%peer, conn = conn.id, online = shared.hub.len(), "user {} in", conn.user);
+            run_session(reader, writer_thread, conn, shared);
+            drop(slot);
+            Ok(())
+        }
+        Err(e) => {
+            // The socket was closed when the failed step dropped it.
+            shared.hub.logout(&conn.user, conn.id);
+            Err(e)
+        }
+    }
+}
+
+/// The parts of a live connection the reader thread keeps.
+struct Conn {
+    id: u64,
+    user: Arc<str>,
+    peer: SocketAddr,
+    control: Arc<Control>,
+    /// The reader's own sender, for pongs and wake-ups.
+    tx: SyncSender<Outgoing>,
+}
+
+/// The user name from `?user=NAME`: non-empty, at most [`MAX_USER_LEN`]
+/// bytes, no control characters (it ends up in every broadcast and log).
+fn user_name(request: &Request) -> std::result::Result<String, &'static str> {
+    let user = request.query_param("user").unwrap_or_default();
+    let user = user.trim();
+    if user.is_empty() {
+        Err("missing user name: connect to ws://HOST:PORT/?user=NAME")
+    } else if user.len() > MAX_USER_LEN {
+        Err("user name too long (at most 64 bytes)")
+    } else if user.chars().any(char::is_control) {
+        Err("user name must not contain control characters")
+    } else {
+        Ok(user.to_owned())
+    }
+}
+
+/// How a reader loop ended, for the log and for what the writer must do.
+#[derive(Debug)]
+enum End {
+    /// The client sent a Close (first, or as the reply to ours).
+    Closed(Option<CloseFrame>),
+    /// Nothing arrived for the idle time-out.
+    Idle,
+    /// The TCP stream ended or failed without a Close.
+    Gone(String),
+    /// The client broke the protocol; a Close with the matching code is
+    /// being sent.
+    Failed(wsproto::Error),
+}
+
+fn run_session(mut reader: WsReader, writer_thread: JoinHandle<()>, conn: Conn, shared: &Shared) {
+    let Conn {
+        id,
+        user,
+        peer,
+        control,
+        tx,
+    } = conn;
+    let end = read_loop(&mut reader, &tx, &control, &user, id, shared);
+
+    // The end of this loop must not remove a newer session of the same
+    // user: `logout` checks the id.
+    shared.hub.logout(&user, id);
+    let closing = control.pending_close().is_some();
+    control.stop();
+    if !closing {
+        // Nothing left to say: unblock the writer if it is stuck in a write.
+        let _ = reader.get_ref().shutdown(Shutdown::Both);
+    }
+    let _ = tx.try_send(Outgoing::Wake);
+    drop(tx);
+    let _ = writer_thread.join();
+
+    match &end {
+        End::Closed(frame) => info!(
+            %peer, conn = id,
+            code = frame.as_ref().map(|f| u16::from(f.code)),
+            reason = frame.as_ref().map(|f| f.reason.as_str()).unwrap_or(""),
+            "connection of {user} closed"),
+        End::Idle => info!(%peer, conn = id, "connection of {user} closed: idle time-out"),
+        End::Gone(why) => info!(%peer, conn = id, why = %why, "connection of {user} closed"),
+        End::Failed(e) => warn!(%peer, conn = id, error = %e,
+            "connection of {user} closed: protocol error"),
+    }
+}
+
+fn read_loop(
+    reader: &mut WsReader,
+    tx: &SyncSender<Outgoing>,
+    control: &Control,
+    user: &Arc<str>,
+    id: u64,
+    shared: &Shared,
+) -> End {
+    let close = |code: CloseCode, reason: &str, wait_reply: bool| {
+        if control.request_close(code, reason, wait_reply) {
+            let _ = tx.try_send(Outgoing::Wake);
+        }
+    };
+    loop {
+        match reader.read() {
+            Ok(Message::Text(text)) => {
+                let line: Arc<str> = Arc::from(format!("{text} -- FROM {user}"));
+                let result = shared.hub.broadcast(user, id, &line);
+                for slow in &result.too_slow {
+                    warn!(peer = %slow.peer, conn = slow.id,
+                          "dropping {}: send queue full (client reads too slowly), close 1008",
+                          slow.user);
+                }
+                debug!(
+                    conn = id,
+                    delivered = result.delivered,
+                    "message from {user}"
+                );
+            }
+            Ok(Message::Binary(data)) => {
+                info!(peer = ?reader.get_ref().peer_addr().ok(), conn = id, bytes = data.len(),
+                      "binary message from {user}; closing with 1003");
+                close(
+                    CloseCode::Unsupported,
+                    "binary messages are not supported",
+                    true,
+                );
+            }
+            Ok(Message::Ping(payload)) => {
+                // A client that pings but never reads fills its queue; then
+                // the pong is dropped, which is harmless.
+                let _ = tx.try_send(Outgoing::Pong(payload.into_boxed_slice()));
+            }
+            Ok(Message::Pong(_)) => {}
+            Ok(Message::Close(frame)) => {
+                control.set_peer_closed();
+                if !reader.close_sent() && control.request_echo(frame.as_ref()) {
+                    let _ = tx.try_send(Outgoing::Wake);
+                }
+                return End::Closed(frame);
+            }
+            Err(wsproto::Error::ConnectionClosed) => return End::Closed(None),
+            Err(wsproto::Error::Io(e)) if is_timeout(&e) => {
+                close(CloseCode::Error, "idle time-out", false);
+                return End::Idle;
+            }
+            Err(e) => {
+                if let Some(code) = e.close_code() {
+                    close(code, &e.to_string(), false);
+                    return End::Failed(e);
+                }
+                return End::Gone(e.to_string());
+            }
+        }
+    }
+}
+
+/// Write a 503 straight from the accept loop, best effort, for a
+/// connection that cannot even get a thread.
+pub fn refuse_overloaded(mut stream: TcpStream) {
+    let _ = stream.set_nonblocking(true);
+    let mut out = Vec::new();
+    if Response::text(503, "server overloaded")
+        .write_to(&mut out)
+        .is_ok()
+    {
+        let _ = stream.write_all(&out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(target: &str) -> std::result::Result<String, &'static str> {
+        let head = format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n");
+        user_name(&Request::parse(head.as_bytes(), 8).map_err(|_| "parse")?)
+    }
+
+    #[test]
+    fn user_names() {
+        assert_eq!(user("/?user=ann").as_deref(), Ok("ann"));
+        assert_eq!(
+            user("/chat?x=1&user=%E5%BC%A0%E4%B8%89").as_deref(),
+            Ok("张三")
+        );
+        assert!(user("/").is_err());
+        assert!(user("/?user=").is_err());
+        assert!(user("/?user=+").is_err());
+        assert!(user("/?user=a%0Ab").is_err());
+        assert!(user(&format!("/?user={}", "x".repeat(65))).is_err());
+        assert!(user("/?user=%FF").is_err());
+    }
+}

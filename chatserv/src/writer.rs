@@ -1,0 +1,87 @@
+//! The writer thread of a connection: the only code that writes to its
+//! socket.
+//!
+//! It drains the bounded queue, coalescing whatever is waiting into one
+//! flush, pings the client every ping interval, and performs the close the
+//! [`Control`] block asks for. A write that blocks (the client stopped
+//! reading) only ever blocks this thread, and at most for the socket's
+//! write time-out.
+
+use std::net::Shutdown;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing::debug;
+use wsproto::{Message, WsWriter};
+
+use crate::session::{Control, Outgoing};
+
+/// Most queued messages written before one flush.
+const BATCH: usize = 64;
+
+/// How long to wait for the client's Close reply to a Close we started
+/// before closing the TCP connection anyway (RFC 6455 §7.1.1 lets the
+/// server close first).
+pub const CLOSE_REPLY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Run the writer until the connection ends; then shut the socket down
+/// both ways, which also wakes the reader thread if it is still reading.
+pub fn run(
+    mut writer: WsWriter,
+    rx: Receiver<Outgoing>,
+    control: Arc<Control>,
+    ping_interval: Duration,
+) {
+    if let Err(e) = write_loop(&mut writer, &rx, &control, ping_interval) {
+        debug!(peer = ?writer.get_ref().peer_addr().ok(), error = %e, "write failed");
+    }
+    let _ = writer.get_ref().shutdown(Shutdown::Both);
+}
+
+fn write_loop(
+    writer: &mut WsWriter,
+    rx: &Receiver<Outgoing>,
+    control: &Control,
+    ping_interval: Duration,
+) -> wsproto::Result<()> {
+    let mut next_ping = Instant::now() + ping_interval;
+    loop {
+        if let Some(close) = control.pending_close() {
+            writer.send(Message::Close(close.frame))?;
+            if close.wait_reply && !control.peer_closed() {
+                control.wait_peer_closed(CLOSE_REPLY_TIMEOUT);
+            }
+            return Ok(());
+        }
+        if control.stopped() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        if now >= next_ping {
+            // RFC 6455 §5.5.2: a keepalive; the client's pong (or anything
+            // else it sends) resets the reader's idle time-out.
+            writer.send(Message::Ping(Vec::new()))?;
+            next_ping = now + ping_interval;
+            continue;
+        }
+        let first = match rx.recv_timeout(next_ping - now) {
+            Ok(item) => item,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return Ok(()),
+        };
+        write_item(writer, first)?;
+        for item in rx.try_iter().take(BATCH - 1) {
+            write_item(writer, item)?;
+        }
+        writer.flush()?;
+    }
+}
+
+fn write_item(writer: &mut WsWriter, item: Outgoing) -> wsproto::Result<()> {
+    match item {
+        Outgoing::Text(text) => writer.write(Message::Text(String::from(&*text))),
+        Outgoing::Pong(payload) => writer.write(Message::Pong(payload.into_vec())),
+        Outgoing::Wake => Ok(()),
+    }
+}

@@ -1,0 +1,223 @@
+//! Misbehaving and silent clients, keepalive, and shutdown.
+
+mod common;
+
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{code, read_text, read_until_close, Server, IO_TIMEOUT};
+use socket2::{Domain, Socket, Type};
+use wsproto::{ClientRequest, Config, Error, Message, WebSocket};
+
+#[test]
+fn binary_messages_are_refused_with_1003() {
+    let server = Server::start(&[]);
+    let mut ann = server.connect("ann");
+    let mut bob = server.connect("bob");
+    ann.send(Message::binary(vec![1, 2, 3])).unwrap();
+    let (texts, frame) = read_until_close(&mut ann);
+    assert!(texts.is_empty());
+    assert_eq!(code(&frame), Some(1003));
+    // bob is not affected.
+    let mut cid = server.connect("cid");
+    cid.send(Message::text("ok")).unwrap();
+    assert_eq!(read_text(&mut bob), "ok -- FROM cid");
+}
+
+#[test]
+fn client_pings_are_answered_with_the_same_payload() {
+    let server = Server::start(&[]);
+    let mut ann = server.connect("ann");
+    ann.send(Message::Ping(b"are you there".to_vec())).unwrap();
+    loop {
+        match ann.read().unwrap() {
+            Message::Pong(payload) => {
+                assert_eq!(payload, b"are you there");
+                break;
+            }
+            Message::Ping(_) => {}
+            other => panic!("expected a pong, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn oversized_messages_are_refused_with_1009() {
+    let server = Server::start(&["--max-message-size", "1024"]);
+    let mut ann = server.connect("ann");
+    let mut bob = server.connect("bob");
+    ann.send(Message::text("x".repeat(1000))).unwrap();
+    assert_eq!(read_text(&mut bob).len(), 1000 + " -- FROM ann".len());
+    ann.send(Message::text("x".repeat(2000))).unwrap();
+    let (_, frame) = read_until_close(&mut ann);
+    assert_eq!(code(&frame), Some(1009));
+}
+
+#[test]
+fn silent_client_is_dropped_after_the_idle_timeout() {
+    let server = Server::start(&["--idle-timeout", "1s", "--ping-interval", "10s"]);
+    let start = Instant::now();
+    let mut ann = server.connect("ann");
+    // Reading sends nothing back (no ping arrives in 10 s to be answered),
+    // so to the server ann is silent.
+    let (_, frame) = read_until_close(&mut ann);
+    let elapsed = start.elapsed();
+    assert_eq!(code(&frame), Some(1011));
+    assert!(
+        elapsed >= Duration::from_millis(900),
+        "dropped after {elapsed:?}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "dropped after {elapsed:?}"
+    );
+    server.wait_log("connection of ann closed: idle time-out", 1);
+}
+
+#[test]
+fn server_pings_and_pongs_keep_a_quiet_client_alive() {
+    let server = Server::start(&["--idle-timeout", "1s", "--ping-interval", "200ms"]);
+    let mut ann = server.connect("ann");
+    let pings = Arc::new(AtomicUsize::new(0));
+    let reader = {
+        let pings = Arc::clone(&pings);
+        std::thread::spawn(move || loop {
+            // `read` answers each ping with a pong.
+            match ann.read().unwrap() {
+                Message::Ping(_) => {
+                    pings.fetch_add(1, Ordering::SeqCst);
+                }
+                Message::Text(t) => return t,
+                other => panic!("unexpected {other:?}"),
+            }
+        })
+    };
+    // Well past the idle time-out: only the pongs keep ann connected.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(pings.load(Ordering::SeqCst) >= 4, "too few pings");
+    let mut bob = server.connect("bob");
+    bob.send(Message::text("still there?")).unwrap();
+    assert_eq!(reader.join().unwrap(), "still there? -- FROM bob");
+}
+
+/// A client with a tiny receive buffer that completes the handshake and
+/// then never reads.
+fn stalled_client(server: &Server, user: &str) -> WebSocket<TcpStream> {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&server.addr.into()).unwrap();
+    let stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let request = ClientRequest::new(&server.url(user)).unwrap();
+    let (ws, _) = wsproto::client_handshake(stream, &request, &Config::default()).unwrap();
+    ws
+}
+
+#[test]
+fn stalled_reader_is_dropped_with_1008_and_others_get_everything() {
+    // Enough to fill the stalled client's kernel buffers (a few MiB on
+    // loopback) and its queue of 16, but the loop stops soon after the drop.
+    const MAX: usize = 2000;
+    const AFTER_DROP: usize = 50;
+    let server = Server::start(&["--send-queue", "16"]);
+    let mut stalled = stalled_client(&server, "stalled");
+    let mut ann = server.connect("ann");
+    let bob = server.connect("bob");
+
+    let received = Arc::new(AtomicUsize::new(0));
+    let bob_thread = {
+        let received = Arc::clone(&received);
+        std::thread::spawn(move || {
+            let mut bob = bob;
+            let mut i = 0;
+            loop {
+                let text = read_text(&mut bob);
+                if text == "end -- FROM ann" {
+                    return i;
+                }
+                assert!(
+                    text.starts_with(&format!("{i:05} ")),
+                    "bob: out of order at {i}"
+                );
+                assert!(text.ends_with(" -- FROM ann"));
+                i += 1;
+                received.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    let filler = "y".repeat(32 * 1024);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut sent = 0;
+    let mut dropped_at = None;
+    while sent < MAX && dropped_at.map_or(true, |at| sent < at + AFTER_DROP) {
+        // Keep bob at most 8 messages behind so that only the stalled
+        // client can fill its queue of 16.
+        while received.load(Ordering::SeqCst) + 8 < sent {
+            assert!(Instant::now() < deadline, "bob stopped receiving");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        ann.send(Message::text(format!("{sent:05} {filler}")))
+            .unwrap();
+        sent += 1;
+        if dropped_at.is_none()
+            && sent % 10 == 0
+            && server.log().iter().any(|l| l.contains("dropping stalled"))
+        {
+            dropped_at = Some(sent);
+        }
+    }
+    ann.send(Message::text("end")).unwrap();
+    assert_eq!(bob_thread.join().unwrap(), sent, "bob missed messages");
+    assert!(dropped_at.is_some(), "the stalled client was never dropped");
+
+    // Now read what the stalled client got: a prefix of the messages, then
+    // the 1008 Close that was waiting behind them.
+    let mut texts = 0;
+    let frame = loop {
+        match stalled.read() {
+            Ok(Message::Text(t)) => {
+                assert!(
+                    t.starts_with(&format!("{texts:05} ")),
+                    "stalled: out of order"
+                );
+                texts += 1;
+            }
+            Ok(Message::Close(frame)) => break frame,
+            Ok(_) => {}
+            Err(e) => panic!("no Close frame after {texts} messages: {e}"),
+        }
+    };
+    eprintln!("sent {sent}, dropped after {dropped_at:?}, stalled client got {texts}");
+    assert_eq!(code(&frame), Some(1008));
+    assert!(texts < sent, "the stalled client got everything");
+    let log = server.log();
+    assert_eq!(
+        log.iter().filter(|l| l.contains("too slowly")).count(),
+        1,
+        "{log:#?}"
+    );
+}
+
+#[test]
+fn sigterm_closes_every_client_with_1001_and_exits_0() {
+    let mut server = Server::start(&[]);
+    let mut ann = server.connect("ann");
+    let mut bob = server.connect("bob");
+    server.sigterm();
+    for ws in [&mut ann, &mut bob] {
+        let (_, frame) = read_until_close(ws);
+        let frame = frame.expect("a close frame");
+        assert_eq!(u16::from(frame.code), 1001);
+        assert_eq!(frame.reason, "going away");
+    }
+    let status = server.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0));
+    server.wait_log("stopped", 1);
+    // New connections are refused once it is gone.
+    assert!(matches!(
+        wsproto::connect(&server.url("late")),
+        Err(Error::Io(_))
+    ));
+}
