@@ -28,7 +28,7 @@ pub struct Args {
     pub ping_interval: Duration,
 
     /// Drop a connection from which nothing (not even a pong) arrived for
-    /// this long.
+    /// this long (it gets close code 1011 "idle time-out").
     #[arg(long, value_name = "DURATION", default_value = "90s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
 

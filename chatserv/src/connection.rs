@@ -190,6 +190,7 @@ enum End {
 }
 
 fn run_session(mut reader: WsReader, writer_thread: JoinHandle<()>, conn: Conn, shared: &Shared) {
+    let end = read_loop(&mut reader, &conn, shared);
     let Conn {
         id,
         user,
@@ -197,7 +198,6 @@ fn run_session(mut reader: WsReader, writer_thread: JoinHandle<()>, conn: Conn, 
         control,
         tx,
     } = conn;
-    let end = read_loop(&mut reader, &tx, &control, &user, id, shared);
 
     // The end of this loop must not remove a newer session of the same
     // user: `logout` checks the id.
@@ -225,14 +225,16 @@ fn run_session(mut reader: WsReader, writer_thread: JoinHandle<()>, conn: Conn, 
     }
 }
 
-fn read_loop(
-    reader: &mut WsReader,
-    tx: &SyncSender<Outgoing>,
-    control: &Control,
-    user: &Arc<str>,
-    id: u64,
-    shared: &Shared,
-) -> End {
+/// Read messages until the connection ends; every other thread only ever
+/// hears from this one through the hub, the queue and the control block.
+fn read_loop(reader: &mut WsReader, conn: &Conn, shared: &Shared) -> End {
+    let Conn {
+        id,
+        user,
+        peer,
+        control,
+        tx,
+    } = conn;
     let close = |code: CloseCode, reason: &str, wait_reply: bool| {
         if control.request_close(code, reason, wait_reply) {
             let _ = tx.try_send(Outgoing::Wake);
@@ -242,20 +244,24 @@ fn read_loop(
         match reader.read() {
             Ok(Message::Text(text)) => {
                 let line: Arc<str> = Arc::from(format!("{text} -- FROM {user}"));
-                let result = shared.hub.broadcast(user, id, &line);
+                let result = shared.hub.broadcast(user, *id, &line);
                 for slow in &result.too_slow {
                     warn!(peer = %slow.peer, conn = slow.id,
                           "dropping {}: send queue full (client reads too slowly), close 1008",
                           slow.user);
                 }
-                debug!(
-                    conn = id,
-                    delivered = result.delivered,
-                    "message from {user}"
-                );
+                if result.sender_replaced {
+                    debug!(%peer, conn = id, "message from a replaced session of {user} ignored");
+                } else {
+                    debug!(
+                        conn = id,
+                        delivered = result.delivered,
+                        "message from {user}"
+                    );
+                }
             }
             Ok(Message::Binary(data)) => {
-                info!(peer = ?reader.get_ref().peer_addr().ok(), conn = id, bytes = data.len(),
+                info!(%peer, conn = id, bytes = data.len(),
                       "binary message from {user}; closing with 1003");
                 close(
                     CloseCode::Unsupported,
