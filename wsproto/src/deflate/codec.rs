@@ -5,6 +5,10 @@
 //! before inflating (§7.2.2). Inflating stops as soon as the output passes
 //! the message size limit, so a small compressed frame cannot expand into
 //! gigabytes in memory.
+//!
+//! zlib state costs a few hundred KiB per direction, so it is created on the
+//! first message that needs it: an idle connection pays nothing for having
+//! negotiated the extension.
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
@@ -18,7 +22,10 @@ const INFLATE_STEP: usize = 1 << 20;
 
 /// Compresses outgoing messages.
 pub(crate) struct Deflater {
-    compress: Compress,
+    /// Created on first use.
+    compress: Option<Compress>,
+    level: u32,
+    window_bits: u8,
     reset_each_message: bool,
 }
 
@@ -33,17 +40,19 @@ impl std::fmt::Debug for Deflater {
 impl Deflater {
     pub(crate) fn new(level: u32, window_bits: u8, reset_each_message: bool) -> Deflater {
         Deflater {
-            compress: Compress::new_with_window_bits(
-                Compression::new(level.min(9)),
-                false,
-                window_bits.clamp(9, 15),
-            ),
+            compress: None,
+            level: level.min(9),
+            window_bits: window_bits.clamp(9, 15),
             reset_each_message,
         }
     }
 
     /// Compress one whole message into `out` (cleared first), without the tail.
     pub(crate) fn compress(&mut self, input: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
+        let (level, window_bits) = (self.level, self.window_bits);
+        let compress = self.compress.get_or_insert_with(|| {
+            Compress::new_with_window_bits(Compression::new(level), false, window_bits)
+        });
         out.clear();
         out.reserve(input.len() / 2 + 64);
         let mut pos = 0;
@@ -51,11 +60,11 @@ impl Deflater {
             if out.capacity() - out.len() < 64 {
                 out.reserve(out.capacity().max(1024));
             }
-            let before = self.compress.total_in();
-            self.compress
+            let before = compress.total_in();
+            compress
                 .compress_vec(&input[pos..], out, FlushCompress::Sync)
                 .map_err(std::io::Error::other)?;
-            pos += (self.compress.total_in() - before) as usize;
+            pos += (compress.total_in() - before) as usize;
             if pos == input.len() && out.len() < out.capacity() {
                 break;
             }
@@ -64,7 +73,7 @@ impl Deflater {
             out.truncate(out.len() - TAIL.len());
         }
         if self.reset_each_message {
-            self.compress.reset();
+            compress.reset();
         }
         Ok(())
     }
@@ -72,7 +81,8 @@ impl Deflater {
 
 /// Decompresses incoming messages.
 pub(crate) struct Inflater {
-    decompress: Decompress,
+    /// Created on first use.
+    decompress: Option<Decompress>,
     window_bits: u8,
     reset_each_message: bool,
 }
@@ -91,7 +101,7 @@ impl Inflater {
         // needs at least 9 for raw streams.
         let window_bits = window_bits.clamp(9, 15);
         Inflater {
-            decompress: Decompress::new_with_window_bits(false, window_bits),
+            decompress: None,
             window_bits,
             reset_each_message,
         }
@@ -112,13 +122,19 @@ impl Inflater {
         if last {
             self.inflate_part(&TAIL, out, limit)?;
             if self.reset_each_message {
-                self.decompress.reset(false);
+                if let Some(decompress) = &mut self.decompress {
+                    decompress.reset(false);
+                }
             }
         }
         Ok(())
     }
 
     fn inflate_part(&mut self, input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<()> {
+        let window_bits = self.window_bits;
+        let decompress = self
+            .decompress
+            .get_or_insert_with(|| Decompress::new_with_window_bits(false, window_bits));
         let mut pos = 0;
         loop {
             if out.len() == out.capacity() {
@@ -127,12 +143,11 @@ impl Inflater {
                 let room = limit.saturating_add(1).saturating_sub(out.len()).max(1);
                 out.reserve_exact(out.len().clamp(4096, INFLATE_STEP).min(room));
             }
-            let (before_in, before_out) = (self.decompress.total_in(), self.decompress.total_out());
-            let status = self
-                .decompress
+            let (before_in, before_out) = (decompress.total_in(), decompress.total_out());
+            let status = decompress
                 .decompress_vec(&input[pos..], out, FlushDecompress::Sync)
                 .map_err(|_| Error::InvalidCompressedData)?;
-            pos += (self.decompress.total_in() - before_in) as usize;
+            pos += (decompress.total_in() - before_in) as usize;
             if out.len() > limit {
                 return Err(Error::MessageTooBig {
                     size: out.len() as u64,
@@ -142,13 +157,13 @@ impl Inflater {
             if status == Status::StreamEnd {
                 // The peer ended the deflate stream (BFINAL); what follows
                 // starts a fresh one (RFC 7692 §7.2.3.4).
-                self.decompress = Decompress::new_with_window_bits(false, self.window_bits);
+                *decompress = Decompress::new_with_window_bits(false, window_bits);
             }
             if pos == input.len() && out.len() < out.capacity() {
                 return Ok(());
             }
-            let progressed = self.decompress.total_in() != before_in
-                || self.decompress.total_out() != before_out;
+            let progressed =
+                decompress.total_in() != before_in || decompress.total_out() != before_out;
             if !progressed {
                 // Input left, room left, and nothing moved: a stream that
                 // cannot continue.
