@@ -72,10 +72,10 @@ impl Settings {
             ws: wsproto::Config {
                 max_message_size: args.max_message_size,
                 max_frame_size: args.max_message_size,
-                deflate: args.deflate.then(wsproto::DeflateConfig::default),
+                deflate: args.deflate().then(wsproto::DeflateConfig::default),
                 ..wsproto::Config::default()
             },
-            stack_size: if args.deflate {
+            stack_size: if args.deflate() {
                 DEFLATE_STACK_SIZE
             } else {
                 STACK_SIZE

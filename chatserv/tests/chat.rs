@@ -106,15 +106,15 @@ fn connect_offering_deflate(
 }
 
 #[test]
-fn permessage_deflate_is_refused_by_default() {
-    let server = Server::start(&[]);
+fn permessage_deflate_is_refused_with_no_deflate() {
+    let server = Server::start(&["--no-deflate"]);
     let (_ws, response) = connect_offering_deflate(&server, "ann", true);
     assert_eq!(response.header("Sec-WebSocket-Extensions"), None);
 }
 
 #[test]
-fn permessage_deflate_is_accepted_with_the_flag() {
-    let server = Server::start(&["--deflate"]);
+fn permessage_deflate_is_accepted_by_default() {
+    let server = Server::start(&[]);
     let (mut ann, response) = connect_offering_deflate(&server, "ann", true);
     let ext = response
         .header("Sec-WebSocket-Extensions")

@@ -30,7 +30,7 @@ fn help_documents_every_option() {
         "--max-message-size",
         "--max-connections",
         "--send-queue",
-        "--deflate",
+        "--no-deflate",
     ] {
         assert!(stdout.contains(option), "{option} missing from --help");
     }

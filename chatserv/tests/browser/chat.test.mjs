@@ -97,6 +97,18 @@ try {
     assert(status.includes("Connected as bob"), `status: ${status}`);
   });
 
+  await check("the browser's permessage-deflate offer is accepted", async () => {
+    const ext = await bob.$eval("#status", (el) => el.dataset.extensions);
+    assert(ext.startsWith("permessage-deflate"), `negotiated extensions: ${JSON.stringify(ext)}`);
+  });
+
+  await check("a long compressed message arrives intact", async () => {
+    const long = "compress me ".repeat(300).trim();
+    await alice.fill("#msg", long);
+    await alice.click("#send");
+    await waitForLine(bob, `${long} -- FROM alice`);
+  });
+
   await check("a message reaches the other user, not echoed by the server", async () => {
     await alice.fill("#msg", "hello bob");
     await alice.click("#send");

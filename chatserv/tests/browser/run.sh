@@ -4,7 +4,7 @@
 #   chatserv/tests/browser/run.sh [PATH/TO/chatserv]
 #
 # Without an argument the server is built with `cargo build --release`.
-# Extra server options can be given in $CHATSERV_ARGS (e.g. --deflate).
+# Extra server options can be given in $CHATSERV_ARGS (e.g. --no-deflate).
 # Needs node + npm and Debian's chromium (/usr/bin/chromium, or $CHROMIUM);
 # runs `npm ci` here if node_modules is missing. Starts the server on a free
 # 127.0.0.1 port (port 0; the bound address is read from its `started` log
