@@ -1,7 +1,8 @@
 //! Frame headers (RFC 6455 §5.2) in each length form, and reading buffers
 //! of many frames through the frame API (`read_frame` + unmask) and the
-//! message API (`WebSocket::read`), masked (a server reading a client) and
-//! unmasked (a client reading a server).
+//! message API (`WebSocket::read`, and `read_ref`, which borrows the
+//! connection's buffers instead of allocating each message), masked (a
+//! server reading a client) and unmasked (a client reading a server).
 //!
 //! Read throughput counts payload bytes, so the two APIs and both sides
 //! compare directly.
@@ -11,7 +12,8 @@ use std::hint::black_box;
 use benches::{wire_frames, MemStream, MASK, MEASURE, SAMPLES, WARM_UP};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use wsproto::{
-    read_frame, Config, Header, Message, OpCode, Parsed, Role, WebSocket, MAX_HEADER_LEN,
+    read_frame, Config, Header, Message, MessageRef, OpCode, Parsed, Role, WebSocket,
+    MAX_HEADER_LEN,
 };
 
 /// One payload length for each encoding: 7-bit, 16-bit and 64-bit.
@@ -85,6 +87,20 @@ fn read_many(c: &mut Criterion, group_name: &str, count: usize, size: usize) {
                 for _ in 0..count {
                     match ws.read() {
                         Ok(Message::Binary(data)) => black_box(data),
+                        other => panic!("{other:?}"),
+                    };
+                }
+            });
+        });
+        group.bench_function(BenchmarkId::new("message_api_ref", side), |b| {
+            b.iter(|| {
+                let stream = MemStream::new(black_box(&wire));
+                let mut ws = WebSocket::from_raw_socket(stream, role, &config);
+                for _ in 0..count {
+                    match ws.read_ref() {
+                        Ok(MessageRef::Binary(data)) => {
+                            black_box(data);
+                        }
                         other => panic!("{other:?}"),
                     };
                 }

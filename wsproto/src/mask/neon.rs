@@ -45,11 +45,10 @@ unsafe fn xor_neon(buf: &mut [u8], mask: [u8; 4]) {
         mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3], mask[0], mask[1],
         mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
     ];
-    // SAFETY: `pattern` is 16 readable bytes; every other
-    // access is `W` bytes at `p + i` with `i + W <= len` (checked just
-    // before each one), so it stays inside `buf`, which we borrow mutably.
-    // `vld1q_u8`/`vst1q_u8` accept any alignment. NEON is enabled by the
-    // caller's contract.
+    // SAFETY: `pattern` is 16 readable bytes; every other access is `W`
+    // bytes at `p + i` with `i + W <= len` checked just before, so it stays
+    // inside `buf`, which we borrow mutably. `vld1q_u8`/`vst1q_u8` accept
+    // any alignment. NEON is enabled by the caller's contract.
     unsafe {
         let m = vld1q_u8(pattern.as_ptr());
         while i + 4 * W <= len {

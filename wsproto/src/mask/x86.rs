@@ -6,11 +6,12 @@
 //! wrapper in the `Kernel` can never run on a CPU without it.
 //!
 //! Both kernels work the same way, with `W`-byte vectors (32 or 16):
-//! 1. Buffers of at least `2 * W` bytes that do not start on a `W`-byte
-//!    boundary get their first `W` bytes XORed with an unaligned vector; the
-//!    aligned vector that overlaps it is loaded *before* that store, so its
-//!    bytes are XORed once and every later access is aligned (unaligned
-//!    stores that straddle cache lines are what make unaligned starts slow).
+//! 1. Buffers of at least [`ALIGN_FROM`] bytes that do not start on a
+//!    `W`-byte boundary get their first `W` bytes XORed with an unaligned
+//!    vector; the aligned vector that overlaps it is loaded *before* that
+//!    store, so its bytes are XORed once and every later access is aligned
+//!    (unaligned stores that straddle cache lines are what make unaligned
+//!    starts slow). Shorter buffers use unaligned vectors throughout.
 //! 2. Four vectors per iteration, then one at a time.
 //! 3. The tail, under `W` bytes, goes to a 16-byte vector (AVX2 kernel) and
 //!    then, under 16 bytes, to the portable words.
@@ -89,10 +90,11 @@ unsafe fn xor_avx2(buf: &mut [u8], mask: [u8; 4]) {
     let mut mask = mask;
     let mut i = 0;
     if len >= W {
-        // SAFETY: every access below is `W` bytes at `p + i`
-        // with `i + W <= len` (checked just before each one), so it stays
-        // inside `buf`, which we borrow mutably; `loadu`/`storeu` accept any
-        // alignment. AVX2 is enabled by the caller's contract.
+        // SAFETY: the head accesses `W` bytes at `p` and at `p + head` with
+        // `head < W` and `2 * W <= ALIGN_FROM <= len`; every later access is
+        // `W` bytes at `p + i` with `i + W <= len` checked just before. All
+        // stay inside `buf`, which we borrow mutably; `loadu`/`storeu` accept
+        // any alignment. AVX2 is enabled by the caller's contract.
         unsafe {
             let head = to_boundary(p, W);
             if head != 0 && len >= ALIGN_FROM {
@@ -153,10 +155,11 @@ unsafe fn xor_sse2(buf: &mut [u8], mask: [u8; 4]) {
     let mut mask = mask;
     let mut i = 0;
     if len >= W {
-        // SAFETY: every access below is `W` bytes at `p + i`
-        // with `i + W <= len` (checked just before each one), so it stays
-        // inside `buf`, which we borrow mutably; `loadu`/`storeu` accept any
-        // alignment. SSE2 is enabled by the caller's contract.
+        // SAFETY: the head accesses `W` bytes at `p` and at `p + head` with
+        // `head < W` and `2 * W <= ALIGN_FROM <= len`; every later access is
+        // `W` bytes at `p + i` with `i + W <= len` checked just before. All
+        // stay inside `buf`, which we borrow mutably; `loadu`/`storeu` accept
+        // any alignment. SSE2 is enabled by the caller's contract.
         unsafe {
             let head = to_boundary(p, W);
             if head != 0 && len >= ALIGN_FROM {
