@@ -1,0 +1,142 @@
+//! The wsproto echo server of the load benchmark (`benches/scripts/echo-bench.sh`).
+//!
+//! One thread per connection with a small stack, permessage-deflate off,
+//! and the zero-allocation path: `read_ref` borrows the connection's reused
+//! buffers, the payload is copied into one reused `Vec` (the borrow must end
+//! before writing), and `write_ref` queues the echo. The stream is flushed
+//! only when no received bytes are waiting (`has_buffered_input`), so a
+//! burst of pipelined messages is answered with one system call.
+//!
+//! Prints `listening ADDR` on stdout once bound (use `--listen 127.0.0.1:0`
+//! for a free port).
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use clap::Parser;
+use wsproto::handshake::server::{accept_with, Accept};
+use wsproto::{Config, Error, Message, MessageRef, WebSocket};
+
+/// WebSocket echo server over wsproto, thread per connection.
+#[derive(Debug, Parser)]
+#[command(name = "echo_wsproto", about)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9002")]
+    listen: SocketAddr,
+    /// Stack size of each connection thread, in bytes.
+    #[arg(long, default_value_t = 32 * 1024)]
+    stack: usize,
+    /// wsproto's read buffer (`Config::read_buffer_size`), in bytes.
+    #[arg(long, default_value_t = 8 * 1024)]
+    read_buffer: usize,
+    /// Largest message accepted, in bytes.
+    #[arg(long, default_value_t = 16 << 20)]
+    max_message_size: usize,
+    /// `ref`: `read_ref` + copy + `write_ref` (no allocation per message);
+    /// `owned`: `read` + `write` of the owned message (no copy, but a fresh
+    /// message buffer per message), for comparison.
+    #[arg(long, value_enum, default_value_t = Mode::Ref)]
+    mode: Mode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Mode {
+    Ref,
+    Owned,
+}
+
+fn serve(stream: TcpStream, config: &Config, mode: Mode) -> wsproto::Result<()> {
+    stream.set_nodelay(true)?;
+    // Bounded handshake: a client that never sends its request head.
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut ws = accept_with(stream, config, |_| Ok(Accept::default()))?;
+    ws.get_mut().set_read_timeout(None)?;
+    if mode == Mode::Owned {
+        return serve_owned(ws);
+    }
+    let mut binary: Vec<u8> = Vec::new();
+    let mut text = String::new();
+    loop {
+        match ws.read_ref() {
+            Ok(MessageRef::Binary(b)) => {
+                binary.clear();
+                binary.extend_from_slice(b);
+                ws.write_ref(MessageRef::Binary(&binary))?;
+            }
+            Ok(MessageRef::Text(t)) => {
+                text.clear();
+                text.push_str(t);
+                ws.write_ref(MessageRef::Text(&text))?;
+            }
+            // Pings were answered and a Close echoed by `read_ref` itself.
+            Ok(_) => {}
+            Err(Error::ConnectionClosed) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        if !ws.has_buffered_input() {
+            ws.flush()?;
+        }
+    }
+}
+
+/// The owned path: the message buffer is moved out and written from.
+fn serve_owned(mut ws: WebSocket<TcpStream>) -> wsproto::Result<()> {
+    loop {
+        match ws.read() {
+            Ok(m @ (Message::Binary(_) | Message::Text(_))) => ws.write(m)?,
+            Ok(_) => {}
+            Err(Error::ConnectionClosed) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        if !ws.has_buffered_input() {
+            ws.flush()?;
+        }
+    }
+}
+
+fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let args = Args::parse();
+    let config = Config {
+        read_buffer_size: args.read_buffer,
+        max_message_size: args.max_message_size,
+        max_frame_size: args.max_message_size,
+        deflate: None,
+        ..Config::default()
+    };
+    let listener = TcpListener::bind(args.listen)?;
+    println!("listening {}", listener.local_addr()?);
+    std::io::stdout().flush()?;
+    for stream in listener.incoming() {
+        let stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                // Out of descriptors: give the others time to close.
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
+        let config = config.clone();
+        let mode = args.mode;
+        let spawned = std::thread::Builder::new()
+            .stack_size(args.stack)
+            .spawn(move || {
+                if let Err(e) = serve(stream, &config, mode) {
+                    tracing::debug!(error = %e, "connection ended");
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start a connection thread");
+        }
+    }
+    Ok(())
+}
