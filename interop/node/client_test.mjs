@@ -1,7 +1,10 @@
 // Interop checks of a WebSocket echo server (wsproto's) with the Node `ws`
 // client.
 //
-// Usage: node client_test.mjs ws://127.0.0.1:PORT/
+// Usage: node client_test.mjs ws://127.0.0.1:PORT/ [--compression none|deflate]
+//          [--server-no-context-takeover] [--client-no-context-takeover]
+//          [--server-max-window-bits N] [--client-max-window-bits N]
+//          [--expect-params PARAMS] [--handshake-only]
 //
 // Prints one line per check (`ok   name: detail` or `FAIL name: why`), then
 // `client_test: N passed, M failed`; exit status 1 on any failure. Every wait
@@ -18,6 +21,33 @@
 // be the start of valid UTF-8; a frame with RSV1 set and no negotiated
 // extension (written over a raw socket, since `ws` never does that) must be
 // answered with close 1002 (§5.2).
+//
+// permessage-deflate (RFC 7692) is off by default. `--compression deflate`
+// offers it (`threshold: 0`, so ws compresses every message, even under no
+// context takeover; each fragment of a fragmented message is compressed
+// with a sync flush, §7.2.1); the four parameter flags go into the offer as
+// ws's `serverNoContextTakeover`, `clientNoContextTakeover`,
+// `serverMaxWindowBits` and `clientMaxWindowBits` (§7.1). The "extension
+// negotiation" check prints what ws agreed to, in the format of wsproto's
+// echo_client (`none`, or e.g. `server_no_context_takeover
+// server_max_window_bits=10 client_max_window_bits=15`), and compares it with
+// `--expect-params`; with deflate it fails unless the extension was agreed
+// (or `--expect-params none` says the offer must be declined).
+// `--handshake-only` stops after the negotiation check and closes (for
+// servers that do not echo).
+// With deflate, all the checks above run compressed, and more follow, which
+// count bytes on the TCP socket: a 100 KiB JSON-like text, whole and in 4
+// fragments, must cross the wire compressed both ways; 20 similar messages
+// show whether the server used context takeover (it must not under
+// server_no_context_takeover, and wsproto should when it was allowed and the
+// window holds the previous message); on a fresh connection, empty messages
+// right after compressed ones must echo (replacing the two empty-message
+// checks of the main connection, whose compression context a bad empty
+// message would spoil for every later check; compressed, an empty message
+// is one 0x00 byte, §7.2.3.6); and an offer the server cannot honour
+// (`server_max_window_bits=8`: zlib cannot compress with a 256-byte window)
+// must be declined, leaving an uncompressed but working connection
+// (§7.1.2.1).
 
 import { randomBytes, createHash } from 'node:crypto';
 import net from 'node:net';
@@ -30,15 +60,18 @@ class Mismatch extends Error {}
 
 /** A `ws` client whose events are queued, so checks can await them in order. */
 class Conn {
-  static open(url) {
+  static open(url, perMessageDeflate = DEFLATE) {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url, {
-        perMessageDeflate: false,
+        perMessageDeflate,
         handshakeTimeout: TIMEOUT_MS,
         maxPayload: 64 * 1024 * 1024,
       });
       const timer = setTimeout(() => reject(new Mismatch('handshake timed out')), TIMEOUT_MS);
       const conn = new Conn(ws);
+      ws.once('upgrade', (res) => {
+        conn.extensionsHeader = res.headers['sec-websocket-extensions'] ?? 'absent';
+      });
       ws.once('open', () => {
         clearTimeout(timer);
         resolve(conn);
@@ -263,7 +296,155 @@ function maskedFrame(firstByte, payload) {
   return Buffer.concat([Buffer.from([firstByte, 0x80 | body.length]), mask, body]);
 }
 
-async function main(url) {
+// ---- permessage-deflate (RFC 7692) ------------------------------------------
+
+/** The parameters ws agreed to, or null. */
+function deflateParams(conn) {
+  return conn.ws._extensions['permessage-deflate']?.params ?? null;
+}
+
+/** Negotiated parameters in the format of wsproto's echo_client. */
+function formatParams(p) {
+  if (!p) return 'none';
+  const parts = [];
+  if (p.server_no_context_takeover) parts.push('server_no_context_takeover');
+  if (p.client_no_context_takeover) parts.push('client_no_context_takeover');
+  parts.push(`server_max_window_bits=${p.server_max_window_bits ?? 15}`);
+  parts.push(`client_max_window_bits=${p.client_max_window_bits ?? 15}`);
+  return parts.join(' ');
+}
+
+function negotiation(conn, wantDeflate, expect) {
+  const p = deflateParams(conn);
+  const shown = `${formatParams(p)} (Sec-WebSocket-Extensions: ${conn.extensionsHeader})`;
+  if (wantDeflate && !p && expect !== 'none') {
+    throw new Mismatch(`permessage-deflate not negotiated: ${shown}`);
+  }
+  if (!wantDeflate && conn.ws.extensions) throw new Mismatch(`nothing offered, yet ${shown}`);
+  if (expect !== undefined && expect !== formatParams(p)) {
+    throw new Mismatch(`expected ${JSON.stringify(expect)}, negotiated ${shown}`);
+  }
+  return shown;
+}
+
+/** JSON-like records (ids, names, numbers, tags, some non-ASCII):
+ * compressible the way API traffic is, not one repeated string. */
+function jsonText(minLen, seed) {
+  let x = seed >>> 0 || 1;
+  const rnd = (n) => {
+    x ^= x << 13; x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5; x >>>= 0;
+    return x % n;
+  };
+  const names = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi'];
+  const tags = ['alpha', 'beta', 'gamma', 'δέλτα', 'ε✓', 'zeta'];
+  const records = [];
+  let size = 0;
+  while (size < minLen) {
+    const r = `{"id":${records.length},"user":"${names[rnd(8)]}${rnd(1000)}",` +
+      `"score":${rnd(100)}.${String(rnd(1000)).padStart(3, '0')},"active":${rnd(2) === 0},` +
+      `"tags":["${tags[rnd(6)]}","${tags[rnd(6)]}"],"note":"naïve café #${rnd(10000)}"}`;
+    records.push(r);
+    size += Buffer.byteLength(r) + 1;
+  }
+  return `[${records.join(',')}]`;
+}
+
+/** Run `exchange` and return the bytes that crossed the TCP socket each way
+ * (frame headers included; the peer sends nothing but echoes). */
+async function onTheWire(conn, exchange) {
+  const sock = conn.ws._socket;
+  const [read, written] = [sock.bytesRead, sock.bytesWritten];
+  await exchange();
+  return { sent: sock.bytesWritten - written, received: sock.bytesRead - read };
+}
+
+/** Echo `message` (sent in `parts` if given); it must cross the wire
+ * compressed both ways: ws's deflater, then wsproto's inflater and deflater. */
+async function compressedEcho(conn, message, parts) {
+  const size = Buffer.byteLength(message);
+  const { sent, received } = await onTheWire(conn, () =>
+    (parts ? fragmented(conn, parts, message, false) : echo(conn, message)));
+  if (sent * 2 > size) throw new Mismatch(`ws sent ${sent} bytes for ${size}: not compressed`);
+  if (received * 2 > size) {
+    throw new Mismatch(`the echo of ${size} bytes took ${received} bytes on the wire: not compressed`);
+  }
+  const how = parts ? ` sent in ${parts.length} fragments,` : '';
+  const pct = (n) => ((n * 100) / size).toFixed(1);
+  return `${size} bytes${how} echoed; on the wire ${sent} B sent (${pct(sent)}%), ` +
+    `${received} B received (${pct(received)}%)`;
+}
+
+/** Messages that differ only in a counter: with context takeover the
+ * server's repeats can refer to the previous message; with
+ * server_no_context_takeover they must not (RFC 7692 §7.1.1.1). */
+async function similarMessages(conn, params, count = 20) {
+  let x = 0x2545f491;
+  const body = Array.from({ length: 128 }, () => {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    return x.toString(16).padStart(8, '0');
+  }).join('');
+  const sizes = [];
+  for (let i = 0; i < count; i++) {
+    const { received } = await onTheWire(conn, () => echo(conn, `{"seq":${i},"body":"${body}"}`));
+    sizes.push(received);
+  }
+  const [first, later] = [sizes[0], sizes.slice(1)];
+  const [min, max] = [Math.min(...later), Math.max(...later)];
+  const reused = max * 2 < first;
+  const detail = `server's echoes: first ${first} B, later ${min}..${max} B on the wire ` +
+    `(${reused ? 'context reused' : 'each alone'})`;
+  const bits = params.server_max_window_bits ?? 15;
+  if (params.server_no_context_takeover && min * 4 < first * 3) {
+    throw new Mismatch(`server_no_context_takeover agreed, yet ${detail}`);
+  }
+  if (!params.server_no_context_takeover && bits >= 12 && !reused) {
+    throw new Mismatch(`context takeover allowed with a 2^${bits} window, yet ${detail}`);
+  }
+  return `${count} echoes; ${detail}`;
+}
+
+/** On a fresh connection: empty messages right after compressed ones.
+ * Compressed, an empty message is one 0x00 byte (RFC 7692 §7.2.3.6); an
+ * empty payload with RSV1 would leave the receiver's inflater mid-block. */
+async function emptyAfterCompressed(url) {
+  const conn = await Conn.open(url);
+  try {
+    const sequence = [
+      'Hello, compressed world! '.repeat(4), '', '', Buffer.alloc(0),
+      'Hello again, compressed world!'.repeat(3),
+    ];
+    for (const [i, m] of sequence.entries()) {
+      try {
+        await echo(conn, m);
+      } catch (err) {
+        throw new Mismatch(`message ${i} (${describe(m)}): ${err.message}`);
+      }
+    }
+    return `${sequence.length} messages echoed: compressed, 2 empty texts, empty binary, compressed`;
+  } finally {
+    conn.ws.terminate();
+  }
+}
+
+/** An offer the server cannot honour must be declined (RFC 7692 §7.1.2.1:
+ * server_max_window_bits=8, which zlib cannot compress with). */
+async function declinedOffer(url) {
+  const conn = await Conn.open(url, { threshold: 0, serverMaxWindowBits: 8 });
+  try {
+    if (deflateParams(conn)) throw new Mismatch(`server accepted ${formatParams(deflateParams(conn))}`);
+    const message = jsonText(10_000, 3);
+    await echo(conn, message);
+    return `offer 'permessage-deflate; server_max_window_bits=8; client_max_window_bits' declined ` +
+      `(Sec-WebSocket-Extensions: ${conn.extensionsHeader}); ` +
+      `${Buffer.byteLength(message)} bytes echoed uncompressed`;
+  } finally {
+    conn.ws.terminate();
+  }
+}
+
+async function main(url, opts) {
   let passed = 0;
   let failed = 0;
   async function run(name, check) {
@@ -282,6 +463,13 @@ async function main(url) {
     conn = await Conn.open(url);
     return `HTTP 101 from ${url}`;
   });
+  if (conn) await run('extension negotiation', () => negotiation(conn, opts.deflate, opts.expect));
+  if (conn && opts.handshakeOnly) {
+    await run('close 4000 "bye"', () => close(conn));
+    console.log(`client_test: ${passed} passed, ${failed} failed`);
+    return failed === 0 ? 0 : 1;
+  }
+  const params = conn ? deflateParams(conn) : null;
   if (conn) {
     const unicode = 'héllo wörld — 你好, мир 🌍🚀 ∑∞ ﷽';
     await run('text ascii', () => echo(conn, 'Hello, interop!'));
@@ -291,8 +479,13 @@ async function main(url) {
     await run('binary length boundaries 125/126/65535/65536', () =>
       echoMany(conn, [125, 126, 65535, 65536].map((n) => randomBytes(n))));
     await run('binary 1 MiB', () => echo(conn, randomBytes(1 << 20)));
-    await run('empty text', () => echo(conn, ''));
-    await run('empty binary', () => echo(conn, Buffer.alloc(0)));
+    if (!params) {
+      // With deflate, empty messages get a fresh connection of their own
+      // ('deflate: empty messages after compressed ones' below), so that a
+      // broken empty message cannot spoil every later check here.
+      await run('empty text', () => echo(conn, ''));
+      await run('empty binary', () => echo(conn, Buffer.alloc(0)));
+    }
     await run('fragmented text', () => {
       const parts = ['frag', 'mented ', '→ text ', '✓', ''];
       return fragmented(conn, parts, parts.join(''), false);
@@ -309,6 +502,14 @@ async function main(url) {
       return fragmented(conn, cuts, 'café €', false);
     });
     await run('burst of 100 pipelined', () => burst(conn));
+    if (params) {
+      const big = jsonText(100 * 1024, 1);
+      await run('deflate: 100 KiB JSON text', () => compressedEcho(conn, big));
+      const q = Math.floor(big.length / 4);
+      const parts = [big.slice(0, q), big.slice(q, 2 * q), big.slice(2 * q, 3 * q), big.slice(3 * q)];
+      await run('deflate: 100 KiB JSON text in 4 fragments', () => compressedEcho(conn, big, parts));
+      await run('deflate: 20 similar messages (context takeover)', () => similarMessages(conn, params));
+    }
     await run('ping/pong payload', () => ping(conn));
     await run('close 4000 "bye"', () => close(conn));
   }
@@ -333,19 +534,70 @@ async function main(url) {
     if (code !== 1002) throw new Mismatch(`close code ${code}, want 1002`);
     return 'server closed with 1002, then closed TCP';
   });
+  if (opts.deflate) {
+    await run('deflate: empty messages after compressed ones', () => emptyAfterCompressed(url));
+    await run('deflate: unusable offer declined', () => declinedOffer(url));
+  }
 
   console.log(`client_test: ${passed} passed, ${failed} failed`);
   return failed === 0 ? 0 : 1;
 }
 
-if (process.argv.length !== 3) {
-  console.error('usage: node client_test.mjs ws://127.0.0.1:PORT/');
+const USAGE = 'usage: node client_test.mjs ws://127.0.0.1:PORT/ [--compression none|deflate] ' +
+  '[--server-no-context-takeover] [--client-no-context-takeover] ' +
+  '[--server-max-window-bits N] [--client-max-window-bits N] [--expect-params PARAMS] [--handshake-only]';
+
+/** The command line: URL, compression settings, expected parameters. */
+function parseArgs(args) {
+  const opts = { url: null, deflate: false, expect: undefined, handshakeOnly: false };
+  const offer = { threshold: 0 };
+  let variant = false;
+  const bits = (value, min) => {
+    variant = true;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > 15) {
+      throw new Error(`window bits must be ${min} to 15, not ${value}`);
+    }
+    return n;
+  };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    switch (arg) {
+      case '--compression': {
+        const v = args[++i];
+        if (v !== 'none' && v !== 'deflate') throw new Error('--compression takes none or deflate');
+        opts.deflate = v === 'deflate';
+        break;
+      }
+      case '--server-no-context-takeover': offer.serverNoContextTakeover = variant = true; break;
+      case '--client-no-context-takeover': offer.clientNoContextTakeover = variant = true; break;
+      case '--server-max-window-bits': offer.serverMaxWindowBits = bits(args[++i], 8); break;
+      case '--client-max-window-bits': offer.clientMaxWindowBits = bits(args[++i], 9); break;
+      case '--expect-params': opts.expect = args[++i]; break;
+      case '--handshake-only': opts.handshakeOnly = true; break;
+      default:
+        if (arg.startsWith('--') || opts.url !== null) throw new Error(`unexpected argument ${arg}`);
+        opts.url = arg;
+    }
+  }
+  if (opts.url === null) throw new Error('no URL given');
+  if (variant && !opts.deflate) throw new Error('deflate parameters need --compression deflate');
+  return { opts, perMessageDeflate: opts.deflate ? offer : false };
+}
+
+let parsed;
+try {
+  parsed = parseArgs(process.argv.slice(2));
+} catch (err) {
+  console.error(`client_test: ${err.message}\n${USAGE}`);
   process.exit(2);
 }
+/** The perMessageDeflate option of every connection (false: not offered). */
+const DEFLATE = parsed.perMessageDeflate;
 // A last-resort bound on the whole run, so nothing can keep it alive.
 setTimeout(() => {
   console.log('FAIL client_test: whole run exceeded 120 s');
   process.exit(1);
 }, 120_000).unref();
-process.exitCode = await main(process.argv[2]);
+process.exitCode = await main(parsed.opts.url, parsed.opts);
 process.exit();

@@ -1,12 +1,21 @@
 // Echo server built on the Node `ws` library, for interop tests.
 //
-// Usage: node echo_server.mjs [PORT] [--lifetime SECONDS]
+// Usage: node echo_server.mjs [PORT] [--lifetime SECONDS] [--compression none|deflate]
+//          [--server-no-context-takeover] [--client-no-context-takeover]
+//          [--server-max-window-bits N] [--client-max-window-bits N]
 // (PORT 0, the default, lets the OS pick a free port.)
 //
 // Listens on 127.0.0.1 only and echoes every text and binary message with its
 // type; `ws` answers pings itself (autoPong) and echoes the close frame with
-// its code and reason. permessage-deflate is off so wsproto, which negotiates
-// no extension, sees plain RFC 6455 frames. Prints one line
+// its code and reason.
+//
+// permessage-deflate (RFC 7692) is off by default, so clients see plain
+// RFC 6455 frames. `--compression deflate` accepts it, with `threshold: 0` so
+// that every message is compressed (ws leaves messages under `threshold`
+// uncompressed when no_context_takeover applies); the four parameter flags
+// set `serverNoContextTakeover`, `clientNoContextTakeover`,
+// `serverMaxWindowBits` and `clientMaxWindowBits` (ws then imposes them on
+// the client's offer, RFC 7692 §7.1). Prints one line
 // `listening on 127.0.0.1:PORT` on stdout once it accepts connections, and
 // stops by itself after --lifetime seconds (default 300) so a forgotten server
 // cannot linger.
@@ -16,20 +25,50 @@ import { WebSocketServer } from 'ws';
 const args = process.argv.slice(2);
 let port = 0;
 let lifetime = 300;
+let compression = 'none';
+const deflate = { threshold: 0 };
+function bits(value, min) {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > 15) {
+    console.error(`echo_server: window bits must be ${min} to 15, not ${value}`);
+    process.exit(2);
+  }
+  return n;
+}
 for (let i = 0; i < args.length; i++) {
-  if (args[i] === '--lifetime') lifetime = Number(args[++i]);
-  else port = Number(args[i]);
+  switch (args[i]) {
+    case '--lifetime': lifetime = Number(args[++i]); break;
+    case '--compression': compression = args[++i]; break;
+    case '--server-no-context-takeover': deflate.serverNoContextTakeover = true; break;
+    case '--client-no-context-takeover': deflate.clientNoContextTakeover = true; break;
+    case '--server-max-window-bits': deflate.serverMaxWindowBits = bits(args[++i], 9); break;
+    case '--client-max-window-bits': deflate.clientMaxWindowBits = bits(args[++i], 8); break;
+    default:
+      if (args[i].startsWith('--')) {
+        console.error(`echo_server: unknown option ${args[i]}`);
+        process.exit(2);
+      }
+      port = Number(args[i]);
+  }
+}
+if (!['none', 'deflate'].includes(compression)) {
+  console.error('echo_server: --compression takes none or deflate');
+  process.exit(2);
+}
+if (compression === 'none' && Object.keys(deflate).length > 1) {
+  console.error('echo_server: deflate parameters need --compression deflate');
+  process.exit(2);
 }
 
 const server = new WebSocketServer({
   host: '127.0.0.1',
   port,
-  perMessageDeflate: false,
+  perMessageDeflate: compression === 'deflate' ? deflate : false,
   maxPayload: 64 * 1024 * 1024,
 });
 
 server.on('listening', () => {
-  console.log(`listening on 127.0.0.1:${server.address().port}`);
+  console.log(`listening on 127.0.0.1:${server.address().port} (compression: ${compression})`);
 });
 
 server.on('connection', (ws) => {
