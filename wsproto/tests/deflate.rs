@@ -106,6 +106,29 @@ fn no_context_takeover_sends_the_same_bytes_twice() {
 }
 
 #[test]
+fn empty_messages_after_a_compressed_one_stay_decodable() {
+    let mut client = socket(Role::Client, Vec::new(), false);
+    for text in ["Hello", "", "", "Hello", ""] {
+        client.send(Message::text(text)).unwrap();
+    }
+    let wire = client.get_ref().output.clone();
+    // Every compressed frame carries at least the block header byte: an
+    // empty payload plus the `00 00 ff ff` tail would not be a deflate block.
+    let mut r = &wire[..];
+    let mut server_input = Vec::new();
+    while !r.is_empty() {
+        let frame = wsproto::read_frame(&mut r, 1 << 20).unwrap();
+        assert!(frame.header.rsv1);
+        assert!(!frame.payload.is_empty(), "empty compressed payload on the wire");
+        wsproto::write_frame(&mut server_input, &frame).unwrap();
+    }
+    let mut server = socket(Role::Server, server_input, false);
+    for text in ["Hello", "", "", "Hello", ""] {
+        assert_eq!(server.read().unwrap(), Message::text(text));
+    }
+}
+
+#[test]
 fn rfc_7692_examples_are_received() {
     let mut input = client_frame(0xc1, &HELLO);
     // §7.2.3.2: the same message with the shared context.

@@ -72,6 +72,13 @@ impl Deflater {
         if out.ends_with(&TAIL) {
             out.truncate(out.len() - TAIL.len());
         }
+        if out.is_empty() {
+            // A sync flush right after another one emits nothing, but the
+            // receiver appends `00 00 ff ff` (LEN/NLEN of a stored block)
+            // and needs the block header bits before it: an empty message
+            // is the single byte 0x00 (RFC 7692 §7.2.3.6).
+            out.push(0x00);
+        }
         if self.reset_each_message {
             compress.reset();
         }
