@@ -108,8 +108,10 @@ fn rotate(mask: [u8; 4], offset: usize) -> [u8; 4] {
 /// Slow; kept public as the oracle for differential tests, fuzzing and
 /// benchmarks of [`apply_mask`].
 pub fn apply_mask_naive(buf: &mut [u8], mask: [u8; 4], offset: usize) {
+    // `(offset + i) % 4`, computed modulo 4 first so that no offset, however
+    // large, can overflow (2^64 is a multiple of 4).
     for (i, byte) in buf.iter_mut().enumerate() {
-        *byte ^= mask[(offset + i) % 4];
+        *byte ^= mask[(offset % 4 + i % 4) % 4];
     }
 }
 
