@@ -119,7 +119,10 @@ fn empty_messages_after_a_compressed_one_stay_decodable() {
     while !r.is_empty() {
         let frame = wsproto::read_frame(&mut r, 1 << 20).unwrap();
         assert!(frame.header.rsv1);
-        assert!(!frame.payload.is_empty(), "empty compressed payload on the wire");
+        assert!(
+            !frame.payload.is_empty(),
+            "empty compressed payload on the wire"
+        );
         wsproto::write_frame(&mut server_input, &frame).unwrap();
     }
     let mut server = socket(Role::Server, server_input, false);
