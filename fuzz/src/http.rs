@@ -57,7 +57,10 @@ fn start_line(line: &[u8], kind: Kind) -> Option<[&[u8]; 3]> {
             !first.is_empty()
                 && first.iter().all(|&b| is_tchar(b))
                 && !second.is_empty()
-                && second.iter().all(|&b| is_vchar(b))
+                // RFC 9112 wants ASCII here; httparse (so wsproto) also
+                // takes raw UTF-8, as many servers do: not judged here.
+                && second.iter().all(|&b| is_vchar(b) || b >= 0x80)
+                && std::str::from_utf8(second).is_ok()
                 && third.is_some_and(is_http_version)
         }
         Kind::Response => {
@@ -75,8 +78,9 @@ fn start_line(line: &[u8], kind: Kind) -> Option<[&[u8]; 3]> {
 
 /// Parse a head ending in `\r\n\r\n` (RFC 9112 §2–§5): the start line, then
 /// `name: value` fields up to the first empty line. Lines end in CRLF (a
-/// bare LF is accepted too, as RFC 9112 §2.2 allows); empty lines before a
-/// request line are skipped (§2.2). `None` if malformed.
+/// bare LF is accepted too, as RFC 9112 §2.2 allows); empty lines before
+/// the start line are skipped (§2.2 asks it for requests; httparse, so
+/// wsproto, does it for responses too). `None` if malformed.
 pub fn parse_head(head: &[u8], kind: Kind) -> Option<Head<'_>> {
     if !head.ends_with(b"\r\n\r\n") {
         return None;
@@ -86,7 +90,7 @@ pub fn parse_head(head: &[u8], kind: Kind) -> Option<Head<'_>> {
     let mut lines = head
         .split(|&b| b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-        .skip_while(|l| kind == Kind::Request && l.is_empty());
+        .skip_while(|l| l.is_empty());
     let start = start_line(lines.next()?, kind)?;
     let mut headers = Vec::new();
     for line in lines.take_while(|l| !l.is_empty()) {
