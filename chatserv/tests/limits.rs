@@ -111,7 +111,12 @@ fn stalled_client(server: &Server, user: &str) -> WebSocket<TcpStream> {
     let stream: TcpStream = socket.into();
     stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     let request = ClientRequest::new(&server.url(user)).unwrap();
-    let (ws, _) = wsproto::client_handshake(stream, &request, &Config::default()).unwrap();
+    // No compression: the stalled client's kernel buffers must fill up.
+    let config = Config {
+        deflate: None,
+        ..Config::default()
+    };
+    let (ws, _) = wsproto::client_handshake(stream, &request, &config).unwrap();
     ws
 }
 

@@ -63,9 +63,15 @@ impl Server {
         format!("ws://{}/?user={user}", self.addr)
     }
 
-    /// Connect as `user`; the socket gets a read time-out.
+    /// Connect as `user` without offering permessage-deflate (the tests of
+    /// compression connect on their own); the socket gets a read time-out.
     pub fn connect(&self, user: &str) -> WebSocket<TcpStream> {
-        let (mut ws, response) = wsproto::connect(&self.url(user)).expect("connect");
+        let request = wsproto::ClientRequest::new(&self.url(user)).expect("url");
+        let config = wsproto::Config {
+            deflate: None,
+            ..wsproto::Config::default()
+        };
+        let (mut ws, response) = wsproto::connect_with(&request, &config).expect("connect");
         assert_eq!(response.status, 101);
         ws.get_mut().set_read_timeout(Some(IO_TIMEOUT)).unwrap();
         ws
