@@ -10,6 +10,7 @@
 #   -n  runs per scenario and server; the table shows medians (default 1)  env RUNS
 #   -o  directory for raw results (default a fresh temp dir)
 #   -m  also give the two servers GLIBC_TUNABLES=$MEMCPY_TUNABLE (see below)
+#   SIZES, CONNS, INFLIGHTS (env) narrow the grid, e.g. SIZES=65536 CONNS=64.
 #   NO_BUILD=1 skips `cargo build`; BIN=DIR picks the binaries' directory
 #   (default $CARGO_TARGET_DIR/release, else target/release).
 #
@@ -37,7 +38,7 @@ while getopts "d:w:n:o:mh" opt; do
     n) RUNS=$OPTARG ;;
     o) OUT=$OPTARG ;;
     m) SERVER_TUNABLES=$MEMCPY_TUNABLE ;;
-    *) sed -n '2,25p' "$0"; exit 2 ;;
+    *) sed -n '2,26p' "$0"; exit 2 ;;
   esac
 done
 
@@ -106,9 +107,9 @@ run_one() { # server conns inflight size run
 SERVER_MEMCPY=${SERVER_TUNABLES:-default}
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); cpu_dma_latency $DMA; duration $DURATION, warm-up $WARMUP, runs $RUNS; servers' GLIBC_TUNABLES $SERVER_MEMCPY" >&2
 START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
-for s in 16 1024 65536; do
-  for c in 1 64; do
-    for w in 1 32; do
+for s in ${SIZES:-16 1024 65536}; do
+  for c in ${CONNS:-1 64}; do
+    for w in ${INFLIGHTS:-1 32}; do
       for r in $(seq "$RUNS"); do
         # Alternate which server goes first, so slow drift hits both alike.
         if (( r % 2 )); then order="wsproto tungstenite"; else order="tungstenite wsproto"; fi
