@@ -224,25 +224,30 @@ fn parse_response(head: &[u8], max_headers: usize) -> Result<Response> {
     })
 }
 
+/// Check that list-valued header `name` names `token` in any of its fields
+/// (a list may be split over several fields, RFC 7230 §3.2.2), as the
+/// server side does.
+fn list_has_token(response: &Response, name: &'static str, token: &str) -> Result<()> {
+    let mut values = response
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+        .peekable();
+    let first = values.peek().copied().ok_or(Error::MissingHeader(name))?;
+    if values.any(|v| has_token(v.as_bytes(), token)) {
+        Ok(())
+    } else {
+        Err(Error::InvalidHeader {
+            name,
+            value: first.to_owned(),
+        })
+    }
+}
+
 fn check_response(response: &Response, request: &ClientRequest, key: &str) -> Result<()> {
-    let upgrade = response
-        .header("upgrade")
-        .ok_or(Error::MissingHeader("Upgrade"))?;
-    if !has_token(upgrade.as_bytes(), "websocket") {
-        return Err(Error::InvalidHeader {
-            name: "Upgrade",
-            value: upgrade.to_owned(),
-        });
-    }
-    let connection = response
-        .header("connection")
-        .ok_or(Error::MissingHeader("Connection"))?;
-    if !has_token(connection.as_bytes(), "upgrade") {
-        return Err(Error::InvalidHeader {
-            name: "Connection",
-            value: connection.to_owned(),
-        });
-    }
+    list_has_token(response, "Upgrade", "websocket")?;
+    list_has_token(response, "Connection", "upgrade")?;
     let accept = response
         .header("sec-websocket-accept")
         .ok_or(Error::MissingHeader("Sec-WebSocket-Accept"))?;
