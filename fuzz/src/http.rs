@@ -163,15 +163,18 @@ pub fn check_request(head: &Head<'_>) -> Result<String, &'static str> {
         [h] if !h.is_empty() => {}
         _ => return Err("Host missing, empty or repeated"),
     }
+    // A list may be split over several fields (RFC 9110 §5.3).
     if !head
-        .first("upgrade")
-        .is_some_and(|v| list_has(v, "websocket"))
+        .values("upgrade")
+        .iter()
+        .any(|v| list_has(v, "websocket"))
     {
         return Err("Upgrade lacks websocket");
     }
     if !head
-        .first("connection")
-        .is_some_and(|v| list_has(v, "upgrade"))
+        .values("connection")
+        .iter()
+        .any(|v| list_has(v, "upgrade"))
     {
         return Err("Connection lacks upgrade");
     }
@@ -201,15 +204,18 @@ pub fn check_response(
     if !matches!(version, b"HTTP/1.1" | b"HTTP/1.0") || status != b"101" {
         return Err("not 101");
     }
+    // A list may be split over several fields (RFC 9110 §5.3).
     if !head
-        .first("upgrade")
-        .is_some_and(|v| list_has(v, "websocket"))
+        .values("upgrade")
+        .iter()
+        .any(|v| list_has(v, "websocket"))
     {
         return Err("Upgrade lacks websocket");
     }
     if !head
-        .first("connection")
-        .is_some_and(|v| list_has(v, "upgrade"))
+        .values("connection")
+        .iter()
+        .any(|v| list_has(v, "upgrade"))
     {
         return Err("Connection lacks upgrade");
     }
