@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 
 use super::head::{parse_error, read_head, Response};
-use super::{accept_key, generate_key, has_token};
+use super::{accept_key, generate_key, require_token};
 use crate::config::{Config, Role};
 use crate::error::{Error, Result};
 use crate::websocket::WebSocket;
@@ -224,30 +224,22 @@ fn parse_response(head: &[u8], max_headers: usize) -> Result<Response> {
     })
 }
 
-/// Check that list-valued header `name` names `token` in any of its fields
-/// (a list may be split over several fields, RFC 7230 §3.2.2), as the
-/// server side does.
-fn list_has_token(response: &Response, name: &'static str, token: &str) -> Result<()> {
-    let mut values = response
+/// The values of every response field called `name`, in order.
+fn field_values<'a>(response: &'a Response, name: &'a str) -> impl Iterator<Item = &'a [u8]> {
+    response
         .headers
         .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-        .peekable();
-    let first = values.peek().copied().ok_or(Error::MissingHeader(name))?;
-    if values.any(|v| has_token(v.as_bytes(), token)) {
-        Ok(())
-    } else {
-        Err(Error::InvalidHeader {
-            name,
-            value: first.to_owned(),
-        })
-    }
+        .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_bytes())
 }
 
 fn check_response(response: &Response, request: &ClientRequest, key: &str) -> Result<()> {
-    list_has_token(response, "Upgrade", "websocket")?;
-    list_has_token(response, "Connection", "upgrade")?;
+    require_token("Upgrade", field_values(response, "upgrade"), "websocket")?;
+    require_token(
+        "Connection",
+        field_values(response, "connection"),
+        "upgrade",
+    )?;
     let accept = response
         .header("sec-websocket-accept")
         .ok_or(Error::MissingHeader("Sec-WebSocket-Accept"))?;

@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 use base64::Engine as _;
 
 use super::head::{parse_error, read_head, Response};
-use super::{accept_key, has_token};
+use super::{accept_key, has_token, require_token};
 use crate::config::{Config, Role};
 use crate::error::{Error, Result};
 use crate::websocket::WebSocket;
@@ -164,8 +164,8 @@ impl Request {
             return Err(Error::WrongHttpVersion);
         }
         self.single_nonempty("Host", "host")?;
-        self.list_has_token("Upgrade", "upgrade", "websocket")?;
-        self.list_has_token("Connection", "connection", "upgrade")?;
+        require_token("Upgrade", self.field_values("upgrade"), "websocket")?;
+        require_token("Connection", self.field_values("connection"), "upgrade")?;
         let version = self
             .header_bytes("sec-websocket-version")
             .ok_or(Error::MissingHeader("Sec-WebSocket-Version"))?;
@@ -183,21 +183,12 @@ impl Request {
         }
     }
 
-    /// Check that list-valued header `name` names `token` in any of its
-    /// fields: a list may be split over several fields (RFC 7230 §3.2.2).
-    fn list_has_token(&self, name: &'static str, lower: &str, token: &str) -> Result<()> {
-        let mut values = self
-            .headers
+    /// The values of every field called `lower`, in order.
+    fn field_values<'a>(&'a self, lower: &'a str) -> impl Iterator<Item = &'a [u8]> {
+        self.headers
             .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(lower))
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(lower))
             .map(|(_, v)| v.as_slice())
-            .peekable();
-        let first = *values.peek().ok_or(Error::MissingHeader(name))?;
-        if values.any(|v| has_token(v, token)) {
-            Ok(())
-        } else {
-            Err(invalid(name, first))
-        }
     }
 
     /// The value of a header that must appear exactly once and not be empty.
