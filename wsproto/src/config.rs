@@ -29,9 +29,11 @@ pub struct Config {
     /// Largest message accepted after reassembling fragments (default 64 MiB);
     /// close 1009 when exceeded, checked as each frame header arrives.
     pub max_message_size: usize,
-    /// Size of the read buffer, allocated on first read (default 8 KiB).
-    /// One `read` call fills it, so many small frames cost one system call;
-    /// payloads larger than the buffer are read straight into the message.
+    /// Largest size of the read buffer (default 64 KiB). The buffer is
+    /// allocated on first read at 2 KiB (or this, if smaller) and doubles
+    /// each time one `read` fills it, so an idle connection stays small and
+    /// a busy one takes many small frames per system call. Payloads that do
+    /// not fit are read straight into the message.
     pub read_buffer_size: usize,
     /// Largest HTTP head accepted during the opening handshake (default 8 KiB).
     pub max_head_size: usize,
@@ -48,7 +50,7 @@ impl Default for Config {
         Config {
             max_frame_size: 16 << 20,
             max_message_size: 64 << 20,
-            read_buffer_size: 8 * 1024,
+            read_buffer_size: 64 * 1024,
             max_head_size: 8 * 1024,
             max_headers: 100,
             #[cfg(feature = "deflate")]

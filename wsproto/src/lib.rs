@@ -61,6 +61,7 @@ pub mod handshake;
 mod header;
 mod mask;
 mod message;
+mod payload;
 mod reader;
 mod split;
 mod utf8;

@@ -68,6 +68,18 @@ impl Message {
         self.len() == 0
     }
 
+    /// The payload bytes, moved out without copying (a Close message gives
+    /// its encoded code and reason). Pass them to
+    /// [`WebSocket::recycle`](crate::WebSocket::recycle) to reuse the buffer.
+    pub fn into_data(self) -> Vec<u8> {
+        match self {
+            Message::Text(t) => t.into_bytes(),
+            Message::Binary(b) | Message::Ping(b) | Message::Pong(b) => b,
+            Message::Close(None) => Vec::new(),
+            Message::Close(Some(f)) => close_payload(&f),
+        }
+    }
+
     /// Borrow as a [`MessageRef`].
     pub fn as_ref(&self) -> MessageRef<'_> {
         match self {
@@ -141,13 +153,16 @@ impl MessageRef<'_> {
             MessageRef::Text(s) => Cow::Borrowed(s.as_bytes()),
             MessageRef::Binary(b) | MessageRef::Ping(b) | MessageRef::Pong(b) => Cow::Borrowed(b),
             MessageRef::Close(None) => Cow::Borrowed(&[]),
-            MessageRef::Close(Some(f)) => {
-                let mut out = Vec::with_capacity(2 + f.reason.len());
-                f.encode_into(&mut out);
-                Cow::Owned(out)
-            }
+            MessageRef::Close(Some(f)) => Cow::Owned(close_payload(f)),
         }
     }
+}
+
+/// A Close frame's payload: code then reason (RFC 6455 §5.5.1).
+fn close_payload(frame: &CloseFrame) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 + frame.reason.len());
+    frame.encode_into(&mut out);
+    out
 }
 
 impl From<String> for Message {

@@ -5,7 +5,7 @@
 //! All progress lives in the struct, so a read that fails with a time-out
 //! (`WouldBlock` / `TimedOut`) can simply be retried.
 
-use std::io::{self, Read};
+use std::io::{self, IoSliceMut, Read};
 
 use crate::close::CloseFrame;
 use crate::config::{Config, Role};
@@ -13,11 +13,26 @@ use crate::error::{Error, Result};
 use crate::header::{Header, OpCode, Parsed};
 use crate::mask::apply_mask;
 use crate::message::MessageRef;
+use crate::payload::Payload;
 use crate::utf8::Utf8Validator;
 
-/// Data payloads at least this large (and not yet buffered) are read
-/// straight into the message, in chunks of at most `DIRECT_CHUNK` bytes.
+/// Data payloads that do not fit in the read buffer are read straight into
+/// the message, in chunks of at most `DIRECT_CHUNK` bytes.
 const DIRECT_CHUNK: usize = 256 * 1024;
+
+/// The read buffer starts this small (or at `Config::read_buffer_size`, if
+/// smaller) and doubles whenever one read fills it: an idle or chatty-but-
+/// small connection keeps 2 KiB, a busy one grows to the configured cap.
+const INITIAL_BUFFER: usize = 2 * 1024;
+
+/// While the peer sends payloads too large for the buffer, reads into the
+/// buffer stop at this many bytes: enough for the next header and a bit,
+/// while the bulk of the next payload is read straight into its message
+/// instead of being copied there from the buffer.
+const SHORT_READ: usize = 4 * 1024;
+
+/// The buffer can always hold a whole header and a whole control frame.
+const MIN_BUFFER: usize = crate::header::MAX_HEADER_LEN + 125;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DataKind {
@@ -58,16 +73,22 @@ pub(crate) struct Reader {
     role: Role,
     max_frame_size: usize,
     max_message_size: usize,
-    buffer_size: usize,
+    /// Cap of the read buffer (`Config::read_buffer_size`).
+    buffer_cap: usize,
     /// Storage; bytes `start..end` are received but not yet consumed.
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// The last read filled the buffer: traffic wants a bigger one.
+    buffer_filled: bool,
+    /// The last data frame's payload did not fit in the buffer: read
+    /// [`SHORT_READ`] bytes at a time into it.
+    large_payloads: bool,
     /// The frame being read, once its header has been parsed.
     frame: Option<FrameProgress>,
     /// The data message being assembled, if any.
     kind: Option<DataKind>,
-    message: Vec<u8>,
+    message: Payload,
     utf8: Utf8Validator,
     /// Payload of the control frame being read (at most 125 bytes).
     control: Vec<u8>,
@@ -76,7 +97,7 @@ pub(crate) struct Reader {
     /// The message being assembled is compressed (RSV1 on its first frame).
     compressed: bool,
     /// Compressed payload of the current frame, inflated when it is complete.
-    compressed_frame: Vec<u8>,
+    compressed_frame: Payload,
     /// permessage-deflate decompressor, when negotiated.
     #[cfg(feature = "deflate")]
     inflater: Option<crate::deflate::codec::Inflater>,
@@ -89,20 +110,20 @@ impl Reader {
             role,
             max_frame_size: config.max_frame_size,
             max_message_size: config.max_message_size,
-            buffer_size: config
-                .read_buffer_size
-                .max(crate::header::MAX_HEADER_LEN + 125),
+            buffer_cap: config.read_buffer_size.max(MIN_BUFFER),
             buf: leftover,
             start: 0,
             end,
+            buffer_filled: false,
+            large_payloads: false,
             frame: None,
             kind: None,
-            message: Vec::new(),
+            message: Payload::default(),
             utf8: Utf8Validator::default(),
             control: Vec::new(),
             direct_chunk: DIRECT_CHUNK,
             compressed: false,
-            compressed_frame: Vec::new(),
+            compressed_frame: Payload::default(),
             #[cfg(feature = "deflate")]
             inflater: None,
         }
@@ -152,7 +173,7 @@ impl Reader {
                 let offset = progress.done as usize;
                 let consumed = if self.start < self.end {
                     self.consume_buffered(header, offset, remaining)
-                } else if !header.opcode.is_control() && remaining >= self.buffer_size as u64 {
+                } else if !header.opcode.is_control() && remaining >= self.buf.len() as u64 {
                     self.read_direct(r, header, offset, remaining)?
                 } else {
                     self.fill(r)?;
@@ -165,7 +186,7 @@ impl Reader {
                     && !header.opcode.is_control()
                     && !self.compressed
                 {
-                    self.utf8.feed(&self.message)?;
+                    self.utf8.feed(self.message.as_slice())?;
                 }
                 continue;
             }
@@ -209,7 +230,7 @@ impl Reader {
             (OpCode::Text | OpCode::Binary, Some(_)) => return Err(Error::ExpectedContinuation),
             (OpCode::Text | OpCode::Binary, None) => {
                 if self.message.capacity() > KEEP_CAPACITY {
-                    self.message = Vec::new();
+                    self.message.take();
                 }
                 self.message.clear();
             }
@@ -228,6 +249,7 @@ impl Reader {
                 limit: self.max_message_size,
             });
         }
+        self.large_payloads = h.len >= self.buf.len() as u64;
         match h.opcode {
             OpCode::Text => self.kind = Some(DataKind::Text),
             OpCode::Binary => self.kind = Some(DataKind::Binary),
@@ -259,6 +281,10 @@ impl Reader {
     }
 
     /// Read payload bytes straight into the message, bypassing the buffer.
+    ///
+    /// One vectored read fills the rest of the payload *and* the (empty)
+    /// read buffer, which takes whatever follows: the next frame's header
+    /// and more. Pipelined large messages so cost one system call each.
     fn read_direct<R: Read + ?Sized>(
         &mut self,
         r: &mut R,
@@ -266,9 +292,10 @@ impl Reader {
         offset: usize,
         remaining: u64,
     ) -> Result<usize> {
-        // The destination is zero-filled before the read; sizing the chunk
-        // from the previous read keeps that cost proportional to the bytes
-        // that actually arrive, even from a peer that trickles them.
+        // Destination bytes the buffer never held are zero-filled before
+        // the read; sizing the chunk from the previous read keeps that cost
+        // proportional to the bytes that actually arrive, even from a peer
+        // that trickles them.
         let want = usize::try_from(remaining)
             .unwrap_or(usize::MAX)
             .min(self.direct_chunk);
@@ -278,9 +305,18 @@ impl Reader {
             &mut self.message
         };
         let old = dest.len();
-        dest.resize(old + want, 0);
+        let space = dest.grow_for_read(want);
+        // Only called with nothing buffered.
+        debug_assert_eq!(self.start, self.end);
+        self.start = 0;
+        self.end = 0;
+        let tail = self.buf.len().min(SHORT_READ);
         let n = loop {
-            match r.read(&mut dest[old..]) {
+            let mut parts = [
+                IoSliceMut::new(&mut space[..]),
+                IoSliceMut::new(&mut self.buf[..tail]),
+            ];
+            match r.read_vectored(&mut parts) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -289,15 +325,17 @@ impl Reader {
                 }
             }
         };
-        dest.truncate(old + n);
+        let payload = n.min(want);
+        if let Some(mask) = h.mask {
+            apply_mask(&mut space[..payload], mask, offset);
+        }
+        dest.truncate(old + payload);
+        self.end = n - payload;
         if n == 0 {
             return Err(Error::UnexpectedEof);
         }
-        self.direct_chunk = (2 * n).clamp(self.buffer_size, DIRECT_CHUNK);
-        if let Some(mask) = h.mask {
-            apply_mask(&mut dest[old..], mask, offset);
-        }
-        Ok(n)
+        self.direct_chunk = (2 * payload).clamp(SHORT_READ, DIRECT_CHUNK);
+        Ok(payload)
     }
 
     /// A frame's payload is complete: finish a control frame or a message.
@@ -325,14 +363,14 @@ impl Reader {
         #[cfg(feature = "deflate")]
         if let Some(inflater) = &mut self.inflater {
             inflater.inflate(
-                &self.compressed_frame,
+                self.compressed_frame.as_slice(),
                 last,
-                &mut self.message,
+                self.message.vec_mut(),
                 self.max_message_size,
             )?;
             self.compressed_frame.clear();
             if self.kind == Some(DataKind::Text) {
-                self.utf8.feed(&self.message)?;
+                self.utf8.feed(self.message.as_slice())?;
             }
             return Ok(());
         }
@@ -347,7 +385,7 @@ impl Reader {
         let utf8 = std::mem::take(&mut self.utf8);
         match self.kind.take() {
             Some(DataKind::Text) => {
-                utf8.finish(&self.message)?;
+                utf8.finish(self.message.as_slice())?;
                 Ok(Incoming::Text)
             }
             _ => Ok(Incoming::Binary),
@@ -357,8 +395,8 @@ impl Reader {
     /// The payload of what [`Reader::read`] returned, borrowed.
     pub(crate) fn view(&self, incoming: Incoming) -> MessageRef<'_> {
         match incoming {
-            Incoming::Text => MessageRef::Text(utf8_checked(&self.message)),
-            Incoming::Binary => MessageRef::Binary(&self.message),
+            Incoming::Text => MessageRef::Text(utf8_checked(self.message.as_slice())),
+            Incoming::Binary => MessageRef::Binary(self.message.as_slice()),
             Incoming::Ping => MessageRef::Ping(&self.control),
             Incoming::Pong => MessageRef::Pong(&self.control),
             Incoming::Close(frame) => MessageRef::Close(frame),
@@ -368,7 +406,20 @@ impl Reader {
     /// The payload of the data message [`Reader::read`] returned, moved out
     /// (no copy); the reader starts a fresh buffer for the next one.
     pub(crate) fn take_data(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.message)
+        self.message.take()
+    }
+
+    /// Take `buffer` as the storage of the next data message, so a caller
+    /// that owns each message (`read`) and hands its buffer back allocates
+    /// nothing in steady state. Kept only between messages, only if larger
+    /// than the current storage and not over [`KEEP_CAPACITY`].
+    pub(crate) fn recycle(&mut self, buffer: Vec<u8>) {
+        if self.kind.is_none()
+            && buffer.capacity() > self.message.capacity()
+            && buffer.capacity() <= KEEP_CAPACITY
+        {
+            self.message.replace(buffer);
+        }
     }
 
     /// The text message [`Reader::read`] returned, moved out (no copy, no
@@ -390,6 +441,9 @@ impl Reader {
 
     /// Read more bytes from `r` into the buffer. End of stream is an error:
     /// the peer left without a close handshake.
+    ///
+    /// The buffer starts at [`INITIAL_BUFFER`] and doubles, up to the
+    /// configured cap, each time a read filled it completely.
     fn fill<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<()> {
         if self.start == self.end {
             self.start = 0;
@@ -399,16 +453,28 @@ impl Reader {
             self.end -= self.start;
             self.start = 0;
         }
-        if self.buf.len() < self.buffer_size {
-            self.buf.resize(self.buffer_size, 0);
-        } else if self.end == self.buf.len() {
-            self.buf.resize(self.end + self.buffer_size, 0);
+        let mut size = self.buf.len().max(INITIAL_BUFFER.min(self.buffer_cap));
+        if self.buffer_filled && size < self.buffer_cap {
+            size = (2 * size).min(self.buffer_cap);
         }
+        if self.end == size {
+            // Full of unconsumed bytes (handshake leftovers): make room.
+            size += MIN_BUFFER;
+        }
+        if size > self.buf.len() {
+            self.buf.resize(size, 0);
+        }
+        let stop = if self.large_payloads {
+            (self.end + SHORT_READ).min(self.buf.len())
+        } else {
+            self.buf.len()
+        };
         loop {
-            match r.read(&mut self.buf[self.end..]) {
+            match r.read(&mut self.buf[self.end..stop]) {
                 Ok(0) => return Err(Error::UnexpectedEof),
                 Ok(n) => {
                     self.end += n;
+                    self.buffer_filled = !self.large_payloads && self.end == self.buf.len();
                     return Ok(());
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -133,6 +133,12 @@ impl WsReader {
         }
     }
 
+    /// Hand back a message's buffer for the next read, as
+    /// [`WebSocket::recycle`] does.
+    pub fn recycle(&mut self, buffer: Vec<u8>) {
+        self.reader.recycle(buffer);
+    }
+
     /// Whether the writer half has sent a Close frame: a Close read after
     /// that is the reply, and needs no echo.
     pub fn close_sent(&self) -> bool {

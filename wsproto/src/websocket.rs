@@ -120,6 +120,26 @@ impl<S: Read + Write> WebSocket<S> {
         Ok(self.reader.view(incoming))
     }
 
+    /// Hand back the buffer of a message [`WebSocket::read`] returned (see
+    /// [`Message::into_data`]), once done with it: the next message is read
+    /// into it instead of a new allocation. An echo or relay loop of
+    /// `read` + `write` + `recycle` so moves each message without copying
+    /// it and without allocating. A buffer that is smaller than what the
+    /// connection holds, or over 1 MiB, is simply dropped.
+    ///
+    /// ```no_run
+    /// # fn main() -> wsproto::Result<()> {
+    /// # let (mut ws, _) = wsproto::connect("ws://127.0.0.1:9002/")?;
+    /// if let wsproto::Message::Binary(data) = ws.read()? {
+    ///     ws.write_ref(wsproto::MessageRef::Binary(&data))?;
+    ///     ws.recycle(data);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn recycle(&mut self, buffer: Vec<u8>) {
+        self.reader.recycle(buffer);
+    }
+
     /// Read the next message and apply the protocol's automatic replies.
     fn next(&mut self) -> Result<Incoming> {
         if self.close_received || self.ended {

@@ -1,13 +1,19 @@
 //! Steady-state reading and writing allocate nothing: a counting global
-//! allocator watches 10 000 messages go through `read_ref` / `write_ref`.
+//! allocator watches 10 000 messages go through `read_ref` / `write_ref`,
+//! and through `read` / `write_ref` / `recycle`.
 //!
-//! This file is its own test binary, so the counter sees only this test.
+//! This file is its own test binary, so the counter sees only these tests,
+//! which take turns (`SERIAL`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{self, Cursor, Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
-use wsproto::{apply_mask, Config, MessageRef, Role, WebSocket};
+use wsproto::{apply_mask, Config, Message, MessageRef, Role, WebSocket};
+
+/// One test at a time, so each counts only its own allocations.
+static SERIAL: Mutex<()> = Mutex::new(());
 
 struct Counting;
 
@@ -91,10 +97,14 @@ fn client_traffic(count: usize) -> Vec<u8> {
     out
 }
 
-#[test]
-fn reading_and_echoing_10_000_messages_allocates_nothing_in_steady_state() {
-    const WARMUP: usize = 300; // every message size occurs once (37 and 285 are coprime)
-    const MESSAGES: usize = 10_000;
+/// Warm-up: every message size occurs (37 and 285 are coprime, so 300
+/// messages cover them) and the read buffer grows to its cap (64 KiB, after
+/// about 62 KiB of input, some 400 messages).
+const WARMUP: usize = 1_000;
+const MESSAGES: usize = 10_000;
+
+/// A server reading the client traffic, and the data messages it echoed.
+fn server() -> WebSocket<Pipe> {
     let input = client_traffic(WARMUP + MESSAGES);
     let pipe = Pipe {
         input: Cursor::new(input),
@@ -105,46 +115,114 @@ fn reading_and_echoing_10_000_messages_allocates_nothing_in_steady_state() {
         deflate: None,
         ..Config::default()
     };
-    let mut ws = WebSocket::from_raw_socket(pipe, Role::Server, &config);
-    let mut echo = Vec::with_capacity(1024);
-    let mut run = |ws: &mut WebSocket<Pipe>, messages: usize| -> (usize, usize) {
-        let mut data = 0;
-        let mut bytes = 0;
+    WebSocket::from_raw_socket(pipe, Role::Server, &config)
+}
+
+/// Run `echo_one` (which echoes one data message and returns its length,
+/// or `None` after a control frame) over the warm-up, then count the
+/// allocations of the next `MESSAGES` data messages.
+fn allocations_in_steady_state(
+    ws: &mut WebSocket<Pipe>,
+    mut echo_one: impl FnMut(&mut WebSocket<Pipe>) -> Option<usize>,
+) -> usize {
+    let mut run = |ws: &mut WebSocket<Pipe>, messages: usize| -> usize {
+        let (mut data, mut bytes) = (0, 0);
         while data < messages {
-            let (binary, text) = match ws.read_ref().expect("valid traffic") {
-                MessageRef::Text(t) => (false, t.as_bytes()),
-                MessageRef::Binary(b) => (true, b),
-                _ => continue,
-            };
-            echo.clear();
-            echo.extend_from_slice(text);
-            bytes += echo.len();
-            data += 1;
-            let reply = if binary {
-                MessageRef::Binary(&echo)
-            } else {
-                MessageRef::Text(std::str::from_utf8(&echo).expect("text is UTF-8"))
-            };
-            ws.write_ref(reply).expect("write");
+            if let Some(len) = echo_one(ws) {
+                data += 1;
+                bytes += len;
+            }
             if !ws.has_buffered_input() {
                 ws.flush().expect("flush");
             }
         }
-        (data, bytes)
+        bytes
     };
-    run(&mut ws, WARMUP);
+    run(ws, WARMUP);
     let before = ALLOCATIONS.load(Ordering::Relaxed);
-    let (messages, bytes) = run(&mut ws, MESSAGES);
+    let bytes = run(ws, MESSAGES);
     let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
     ws.flush().unwrap();
-    assert_eq!(messages, MESSAGES);
     assert!(bytes > MESSAGES * 16);
     assert!(
         ws.get_ref().written > bytes,
         "echoes and pongs were written"
     );
+    allocations
+}
+
+#[test]
+fn reading_and_echoing_10_000_messages_allocates_nothing_in_steady_state() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut ws = server();
+    let mut echo = Vec::with_capacity(1024);
+    let allocations = allocations_in_steady_state(&mut ws, |ws| {
+        let (binary, text) = match ws.read_ref().expect("valid traffic") {
+            MessageRef::Text(t) => (false, t.as_bytes()),
+            MessageRef::Binary(b) => (true, b),
+            _ => return None,
+        };
+        echo.clear();
+        echo.extend_from_slice(text);
+        let reply = if binary {
+            MessageRef::Binary(&echo)
+        } else {
+            MessageRef::Text(std::str::from_utf8(&echo).expect("text is UTF-8"))
+        };
+        ws.write_ref(reply).expect("write");
+        Some(echo.len())
+    });
     assert_eq!(
         allocations, 0,
         "{allocations} allocations while reading and echoing {MESSAGES} messages"
+    );
+}
+
+#[test]
+fn owned_messages_with_recycled_buffers_allocate_nothing_in_steady_state() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut ws = server();
+    let allocations = allocations_in_steady_state(&mut ws, |ws| {
+        let data = match ws.read().expect("valid traffic") {
+            Message::Text(t) => {
+                ws.write_ref(MessageRef::Text(&t)).expect("write");
+                t.into_bytes()
+            }
+            Message::Binary(b) => {
+                ws.write_ref(MessageRef::Binary(&b)).expect("write");
+                b
+            }
+            _ => return None,
+        };
+        let len = data.len();
+        ws.recycle(data);
+        Some(len)
+    });
+    // The traffic has a ping every 100 messages, and `read` returns a
+    // ping's payload in a Vec of its own: those are the only allocations.
+    assert_eq!(
+        allocations,
+        MESSAGES / 100,
+        "{allocations} allocations while reading, echoing and recycling {MESSAGES} messages \
+         (expected one per ping)"
+    );
+}
+
+#[test]
+fn owned_messages_without_recycling_allocate_one_buffer_each() {
+    // The counter-check of the test above: `read` alone allocates.
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut ws = server();
+    let allocations = allocations_in_steady_state(&mut ws, |ws| match ws.read() {
+        Ok(m @ (Message::Text(_) | Message::Binary(_))) => {
+            ws.write_ref(m.as_ref()).expect("write");
+            Some(m.len())
+        }
+        Ok(_) => None,
+        Err(e) => panic!("valid traffic: {e}"),
+    });
+    assert!(
+        allocations >= MESSAGES,
+        "{allocations} allocations for {MESSAGES} owned messages"
     );
 }

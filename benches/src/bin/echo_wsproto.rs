@@ -1,11 +1,11 @@
 //! The wsproto echo server of the load benchmark (`benches/scripts/echo-bench.sh`).
 //!
 //! One thread per connection with a small stack, permessage-deflate off,
-//! and the zero-allocation path: `read_ref` borrows the connection's reused
-//! buffers, the payload is copied into one reused `Vec` (the borrow must end
-//! before writing), and `write_ref` queues the echo. The stream is flushed
-//! only when no received bytes are waiting (`has_buffered_input`), so a
-//! burst of pipelined messages is answered with one system call.
+//! and the zero-copy, zero-allocation path: `read` moves each message out
+//! of the connection, `write_ref` queues its echo, and `recycle` hands the
+//! buffer back for the next message. The stream is flushed only when no
+//! received bytes are waiting (`has_buffered_input`), so a burst of
+//! pipelined messages is answered with one system call.
 //!
 //! Prints `listening ADDR` on stdout once bound (use `--listen 127.0.0.1:0`
 //! for a free port).
@@ -28,21 +28,23 @@ struct Args {
     /// Stack size of each connection thread, in bytes.
     #[arg(long, default_value_t = 32 * 1024)]
     stack: usize,
-    /// wsproto's read buffer (`Config::read_buffer_size`), in bytes.
-    #[arg(long, default_value_t = 8 * 1024)]
+    /// Cap of wsproto's read buffer (`Config::read_buffer_size`), in bytes.
+    #[arg(long, default_value_t = 64 * 1024)]
     read_buffer: usize,
     /// Largest message accepted, in bytes.
     #[arg(long, default_value_t = 16 << 20)]
     max_message_size: usize,
-    /// `ref`: `read_ref` + copy + `write_ref` (no allocation per message);
-    /// `owned`: `read` + `write` of the owned message (no copy, but a fresh
-    /// message buffer per message), for comparison.
-    #[arg(long, value_enum, default_value_t = Mode::Ref)]
+    /// `recycle`: `read` + `write_ref` + `recycle` (no copy, no allocation);
+    /// for comparison, `ref`: `read_ref` + copy + `write_ref` (no
+    /// allocation, one copy), `owned`: `read` + `write` (no copy, a fresh
+    /// message buffer per message).
+    #[arg(long, value_enum, default_value_t = Mode::Recycle)]
     mode: Mode,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Mode {
+    Recycle,
     Ref,
     Owned,
 }
@@ -53,9 +55,40 @@ fn serve(stream: TcpStream, config: &Config, mode: Mode) -> wsproto::Result<()> 
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut ws = accept_with(stream, config, |_| Ok(Accept::default()))?;
     ws.get_mut().set_read_timeout(None)?;
-    if mode == Mode::Owned {
-        return serve_owned(ws);
+    match mode {
+        Mode::Recycle => serve_recycle(ws),
+        Mode::Ref => serve_ref(ws),
+        Mode::Owned => serve_owned(ws),
     }
+}
+
+/// Each message is moved out, echoed from its own buffer, and the buffer
+/// handed back for the next one.
+fn serve_recycle(mut ws: WebSocket<TcpStream>) -> wsproto::Result<()> {
+    loop {
+        match ws.read() {
+            Ok(Message::Binary(b)) => {
+                ws.write_ref(MessageRef::Binary(&b))?;
+                ws.recycle(b);
+            }
+            Ok(Message::Text(t)) => {
+                ws.write_ref(MessageRef::Text(&t))?;
+                ws.recycle(t.into_bytes());
+            }
+            // Pings were answered and a Close echoed by `read` itself.
+            Ok(_) => {}
+            Err(Error::ConnectionClosed) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        if !ws.has_buffered_input() {
+            ws.flush()?;
+        }
+    }
+}
+
+/// The borrowed path: the borrow of `read_ref` ends before `write_ref`,
+/// so the payload is copied into a reused buffer.
+fn serve_ref(mut ws: WebSocket<TcpStream>) -> wsproto::Result<()> {
     let mut binary: Vec<u8> = Vec::new();
     let mut text = String::new();
     loop {
