@@ -5,7 +5,7 @@
 //! Each test crate uses only some of these, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
-use std::io::{self, Cursor, Read, Write};
+use std::io::{self, Cursor, IoSliceMut, Read, Write};
 
 use wsproto::{read_frame, Frame, OpCode};
 
@@ -53,6 +53,23 @@ impl Read for MemStream {
         self.reads += 1;
         let n = buf.len().min(self.max_read);
         self.input.read(&mut buf[..n])
+    }
+
+    /// Like a socket's `readv`: fills the buffers in order, up to
+    /// `max_read` bytes in all.
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.reads += 1;
+        let (mut total, mut budget) = (0, self.max_read);
+        for buf in bufs {
+            let want = buf.len().min(budget);
+            let got = self.input.read(&mut buf[..want])?;
+            total += got;
+            budget -= got;
+            if got < buf.len() {
+                break;
+            }
+        }
+        Ok(total)
     }
 }
 
