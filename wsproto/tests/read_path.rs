@@ -3,59 +3,17 @@
 //! payloads that do not fit are read straight into the message, together
 //! with what follows them, in one vectored read.
 //!
-//! A recording stream logs the size of every read request, so these tests
-//! see the buffer sizes without looking inside the crate.
+//! The test stream (`common::MemStream`, everything already received, like
+//! a socket with a full receive queue) logs the size of every read
+//! request, so these tests see the buffer sizes without looking inside the
+//! crate.
 
 mod common;
 
-use std::io::{self, Cursor, IoSliceMut, Read, Write};
+use std::io::Cursor;
 
-use common::{client_frame, parse_frames};
+use common::{client_frame, parse_frames, MemStream};
 use wsproto::{Config, Message, OpCode, Role, WebSocket};
-
-/// Serves `input` like a socket with everything already received, and
-/// records each read request: (bytes asked for, bytes given, the length of
-/// each slice asked to fill).
-struct Recording {
-    input: Cursor<Vec<u8>>,
-    output: Vec<u8>,
-    requests: Vec<(usize, usize, Vec<usize>)>,
-}
-
-impl Recording {
-    fn new(input: Vec<u8>) -> Recording {
-        Recording {
-            input: Cursor::new(input),
-            output: Vec::new(),
-            requests: Vec::new(),
-        }
-    }
-}
-
-impl Read for Recording {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.input.read(buf)?;
-        self.requests.push((buf.len(), n, vec![buf.len()]));
-        Ok(n)
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        let slices: Vec<usize> = bufs.iter().map(|b| b.len()).collect();
-        let n = self.input.read_vectored(bufs)?;
-        self.requests.push((slices.iter().sum(), n, slices));
-        Ok(n)
-    }
-}
-
-impl Write for Recording {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.output.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 fn config(cap: usize) -> Config {
     Config {
@@ -67,7 +25,7 @@ fn config(cap: usize) -> Config {
 }
 
 /// Read `count` data messages and return them.
-fn read_messages(ws: &mut WebSocket<Recording>, count: usize) -> Vec<Message> {
+fn read_messages(ws: &mut WebSocket<MemStream>, count: usize) -> Vec<Message> {
     (0..count)
         .map(|_| ws.read().expect("valid frames"))
         .collect()
@@ -80,7 +38,7 @@ fn buffer_starts_at_2_kib_and_doubles_while_reads_fill_it() {
     let input: Vec<u8> = (0..2000)
         .flat_map(|_| client_frame(true, 0x2, &payload))
         .collect();
-    let mut ws = WebSocket::from_raw_socket(Recording::new(input), Role::Server, &config(64 << 10));
+    let mut ws = WebSocket::from_raw_socket(MemStream::new(input), Role::Server, &config(64 << 10));
     let got = read_messages(&mut ws, 2000);
     assert!(got.iter().all(|m| *m == Message::Binary(payload.to_vec())));
     let asked: Vec<usize> = ws.get_ref().requests.iter().map(|r| r.0).collect();
@@ -114,7 +72,7 @@ fn a_quiet_connection_keeps_the_small_buffer() {
         .collect();
     // Five tiny frames arriving one per read, as on a chat connection.
     let mut ws =
-        WebSocket::from_raw_socket(Recording::new(Vec::new()), Role::Server, &config(64 << 10));
+        WebSocket::from_raw_socket(MemStream::new(Vec::new()), Role::Server, &config(64 << 10));
     for frame in input.chunks(client_frame(true, 0x1, b"hi").len()) {
         ws.get_mut().input = Cursor::new(frame.to_vec());
         assert_eq!(ws.read().expect("frame"), Message::text("hi"));
@@ -128,7 +86,7 @@ fn a_small_cap_is_respected_from_the_start() {
     let input: Vec<u8> = (0..100)
         .flat_map(|_| client_frame(true, 0x2, &[7; 50]))
         .collect();
-    let mut ws = WebSocket::from_raw_socket(Recording::new(input), Role::Server, &config(1000));
+    let mut ws = WebSocket::from_raw_socket(MemStream::new(input), Role::Server, &config(1000));
     read_messages(&mut ws, 100);
     let requests = &ws.get_ref().requests;
     assert!(requests.iter().all(|r| r.0 <= 1000), "{requests:?}");
@@ -152,7 +110,7 @@ fn large_payloads_go_straight_to_the_message_with_the_next_header() {
         input.extend(client_frame(true, 0x1, b"small"));
     }
     let total = input.len();
-    let mut ws = WebSocket::from_raw_socket(Recording::new(input), Role::Server, &config(64 << 10));
+    let mut ws = WebSocket::from_raw_socket(MemStream::new(input), Role::Server, &config(64 << 10));
     read_messages(&mut ws, 1000);
     let got = read_messages(&mut ws, 6);
     for m in &got[..3] {
@@ -196,7 +154,7 @@ fn masked_large_payload_split_anywhere_is_unmasked_correctly() {
     let big: Vec<u8> = (0..200_000).map(|i| (i % 253) as u8).collect();
     let frame = client_frame(true, 0x2, &big);
     for max_read in [1usize, 3, 4093, 65_537] {
-        let mut stream = common::MemStream::new(frame.clone());
+        let mut stream = MemStream::new(frame.clone());
         stream.max_read = if max_read == 1 { 997 } else { max_read };
         let mut ws = WebSocket::from_raw_socket(stream, Role::Server, &config(8 << 10));
         assert!(
@@ -212,7 +170,7 @@ fn recycled_buffer_is_used_for_the_next_message() {
         .iter()
         .flat_map(|p| client_frame(true, 0x2, p))
         .collect();
-    let mut ws = WebSocket::from_raw_socket(Recording::new(input), Role::Server, &config(64 << 10));
+    let mut ws = WebSocket::from_raw_socket(MemStream::new(input), Role::Server, &config(64 << 10));
     let Message::Binary(first) = ws.read().expect("first") else {
         panic!("binary expected")
     };

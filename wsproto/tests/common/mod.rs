@@ -22,6 +22,9 @@ pub struct MemStream {
     pub max_read: usize,
     /// Number of `read` calls made, to prove a reader stopped early.
     pub reads: usize,
+    /// Every read request: (bytes asked for, bytes given, the length of
+    /// each slice asked to fill).
+    pub requests: Vec<(usize, usize, Vec<usize>)>,
 }
 
 impl MemStream {
@@ -31,6 +34,7 @@ impl MemStream {
             output: Vec::new(),
             max_read: usize::MAX,
             reads: 0,
+            requests: Vec::new(),
         }
     }
 
@@ -52,15 +56,18 @@ impl Read for MemStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.reads += 1;
         let n = buf.len().min(self.max_read);
-        self.input.read(&mut buf[..n])
+        let got = self.input.read(&mut buf[..n])?;
+        self.requests.push((buf.len(), got, vec![buf.len()]));
+        Ok(got)
     }
 
     /// Like a socket's `readv`: fills the buffers in order, up to
     /// `max_read` bytes in all.
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         self.reads += 1;
+        let slices: Vec<usize> = bufs.iter().map(|b| b.len()).collect();
         let (mut total, mut budget) = (0, self.max_read);
-        for buf in bufs {
+        for buf in bufs.iter_mut() {
             let want = buf.len().min(budget);
             let got = self.input.read(&mut buf[..want])?;
             total += got;
@@ -69,6 +76,7 @@ impl Read for MemStream {
                 break;
             }
         }
+        self.requests.push((slices.iter().sum(), total, slices));
         Ok(total)
     }
 }
