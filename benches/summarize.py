@@ -8,7 +8,14 @@ with the `estimates.json` beside it (times in ns), and prints:
    function): one row per size with wsproto's median time and throughput,
    its speed-up over the naive loop and over tungstenite's algorithm, and
    its speed as a fraction of the constant-byte XOR (the memory limit);
-2. every other benchmark: median time, and GiB/s when it has a byte
+2. for each UTF-8 group (`utf8_*`, benches/benches/utf8.rs): one row per
+   size with the GiB/s of wsproto reading text and the same bytes as
+   binary, of the validation inside wsproto (the time text takes over
+   binary), of `std::str::from_utf8` and of simdutf8 (basic, compat) over
+   the payload alone, and wsproto's text speed projected with simdutf8's
+   compat API in place of std (binary time + the validation time inside
+   wsproto scaled by compat's time over std's);
+3. every other benchmark: median time, and GiB/s when it has a byte
    throughput, else ns per operation.
 
 Usage:
@@ -77,6 +84,53 @@ def size_key(value: str):
         if value.endswith(unit) and value[: -len(unit)].isdigit():
             return (0, int(value[: -len(unit)]) * units[unit], value)
     return (1, 0, value)
+
+
+UTF8_COLUMNS = ("wsproto_text", "wsproto_binary", "std_from_utf8", "simdutf8_basic", "simdutf8_compat")
+
+
+def print_utf8(results, utf8_groups, stat):
+    """The UTF-8 validation table (see the module docstring, item 2)."""
+    print(f"### UTF-8 validation of text messages ({stat}, GiB/s of payload)\n")
+    print(
+        "| case | size | wsproto text | wsproto binary | validation in wsproto "
+        "| std from_utf8 | simdutf8 basic | simdutf8 compat | compat ÷ std "
+        "| text with compat (projected) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for g in utf8_groups:
+        values = sorted({v for (gg, _, v) in results if gg == g}, key=size_key)
+        for v in values:
+            row = {f: results.get((g, f, v)) for f in UTF8_COLUMNS}
+
+            def rate(name):
+                r = row[name]
+                return fmt_rate(r[0], r[1]).replace(" GiB/s", "") if r else "—"
+
+            text, binary = row["wsproto_text"], row["wsproto_binary"]
+            std, compat = row["std_from_utf8"], row["simdutf8_compat"]
+            validation = projected = speedup = "—"
+            if text and binary:
+                extra = text[0] - binary[0]
+                validation = f"{text[1] / extra * 1e9 / GIB:.2f}" if extra > 0 else "≈ free"
+            if std and compat:
+                speedup = f"{std[0] / compat[0]:.2f}×"
+            if binary and compat and text and std:
+                ns = binary[0] + max(text[0] - binary[0], 0) * compat[0] / std[0]
+                projected = f"{text[1] / ns * 1e9 / GIB:.2f} ({text[0] / ns:.2f}×)"
+            print(
+                f"| {g} | {v} | {rate('wsproto_text')} | {rate('wsproto_binary')} | {validation} "
+                f"| {rate('std_from_utf8')} | {rate('simdutf8_basic')} | {rate('simdutf8_compat')} "
+                f"| {speedup} | {projected} |"
+            )
+    print(
+        "\nValidation in wsproto: payload bytes over the time text takes beyond binary "
+        "(noisy when that difference is small). Projected: binary time + the validation "
+        "time inside wsproto × (compat time / std time), and its speed-up over wsproto "
+        "text today. In the `_x16frag` rows "
+        "the baselines validate incrementally at the fragment boundaries, as wsproto "
+        "does (simdutf8 basic cannot).\n"
+    )
 
 
 def main(argv):
@@ -148,7 +202,11 @@ def main(argv):
             "byte with one constant.\n"
         )
 
-    others = [k for k in results if k[0] not in cipher_groups]
+    utf8_groups = [g for g in groups if g.startswith("utf8_")]
+    if utf8_groups:
+        print_utf8(results, utf8_groups, stat)
+
+    others = [k for k in results if k[0] not in cipher_groups and k[0] not in utf8_groups]
     if others:
         print(f"### Frames and handshake ({stat})\n")
         print("| group | benchmark | parameter | time | throughput |")
