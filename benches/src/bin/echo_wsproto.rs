@@ -40,6 +40,10 @@ struct Args {
     /// message buffer per message).
     #[arg(long, value_enum, default_value_t = Mode::Recycle)]
     mode: Mode,
+    /// Accept permessage-deflate (RFC 7692) with the default parameters
+    /// (`benches/scripts/deflate-echo.sh`); off by default.
+    #[arg(long)]
+    deflate: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -142,7 +146,7 @@ fn main() -> std::io::Result<()> {
         read_buffer_size: args.read_buffer,
         max_message_size: args.max_message_size,
         max_frame_size: args.max_message_size,
-        deflate: None,
+        deflate: args.deflate.then(wsproto::DeflateConfig::default),
         ..Config::default()
     };
     let listener = TcpListener::bind(args.listen)?;

@@ -26,6 +26,11 @@ pub struct Duplex {
     /// How long one `poll` waits before reporting `WouldBlock`, so the
     /// caller gets to check its deadlines.
     poll_timeout: Duration,
+    /// Bytes the kernel took from us / gave us so far: what crossed the
+    /// socket (handshake, frame headers, masks, payloads as sent, so
+    /// compressed when permessage-deflate is on).
+    wire_sent: u64,
+    wire_received: u64,
 }
 
 impl Duplex {
@@ -41,12 +46,20 @@ impl Duplex {
             queue: Vec::new(),
             sent: 0,
             poll_timeout: timeout,
+            wire_sent: 0,
+            wire_received: 0,
         })
     }
 
     /// Bytes written and not yet handed to the kernel.
     pub fn pending(&self) -> usize {
         self.queue.len() - self.sent
+    }
+
+    /// Bytes sent to and received from the kernel since the connection
+    /// opened.
+    pub fn wire_bytes(&self) -> (u64, u64) {
+        (self.wire_sent, self.wire_received)
     }
 
     /// `send(2)` without blocking; `Ok(0)` when the socket buffer is full.
@@ -83,6 +96,7 @@ impl Duplex {
                 break;
             }
             self.sent += n;
+            self.wire_sent += n as u64;
         }
         if self.sent == self.queue.len() {
             self.queue.clear();
@@ -133,7 +147,9 @@ impl Read for Duplex {
         if self.pending() > 0 {
             self.wait_readable()?;
         }
-        self.stream.read(buf)
+        let n = self.stream.read(buf)?;
+        self.wire_received += n as u64;
+        Ok(n)
     }
 }
 
@@ -143,6 +159,7 @@ impl Write for Duplex {
         let mut taken = 0;
         if self.pending() == 0 {
             taken = self.send_now(buf)?;
+            self.wire_sent += taken as u64;
         }
         self.queue.extend_from_slice(&buf[taken..]);
         Ok(buf.len())

@@ -1,6 +1,7 @@
-//! The closed-loop echo load of one connection: keep `inflight` binary
-//! messages of `size` bytes outstanding, send one more for every echo, check
-//! every echoed byte, and time each message from send to echo.
+//! The closed-loop echo load of one connection: keep `inflight` messages
+//! of `size` bytes outstanding, send one more for every echo, check every
+//! echoed byte, time each message from send to echo, and count the bytes
+//! that crossed the socket while measuring.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Barrier};
@@ -10,6 +11,7 @@ use wsproto::{CloseCode, Error, MessageRef, WebSocket};
 
 use crate::duplex::Duplex;
 use crate::hist::Histogram;
+use crate::payload::Payload;
 
 /// Phases of a run, set by the main thread.
 pub const WARMUP: u8 = 0;
@@ -30,52 +32,19 @@ pub struct Shared {
     pub start: Barrier,
     pub inflight: usize,
     pub size: usize,
-    /// `size + 256` bytes of pseudo-random data; message `seq` carries its
-    /// sequence number then `pattern[seq % 251..]`, so a lost, duplicated,
-    /// reordered or altered message cannot go unnoticed.
-    pub pattern: Vec<u8>,
+    /// The messages, and the check of their echoes.
+    pub payload: Payload,
 }
 
 impl Shared {
-    pub fn new(connections: usize, inflight: usize, size: usize) -> Shared {
-        let pattern = (0..size + 256)
-            .map(|i| ((i as u32).wrapping_mul(2_654_435_761) >> 24) as u8)
-            .collect();
+    pub fn new(connections: usize, inflight: usize, payload: Payload) -> Shared {
         Shared {
             phase: AtomicU8::new(WARMUP),
             start: Barrier::new(connections + 1),
             inflight,
-            size,
-            pattern,
+            size: payload.size(),
+            payload,
         }
-    }
-
-    /// Write message `seq` into `out` (which has `size` bytes).
-    fn fill(&self, seq: u64, out: &mut [u8]) {
-        let head = out.len().min(8);
-        out[..head].copy_from_slice(&seq.to_le_bytes()[..head]);
-        let off = (seq % 251) as usize;
-        let rest = out.len() - head;
-        out[head..].copy_from_slice(&self.pattern[off..off + rest]);
-    }
-
-    /// Number of bytes of `got` that differ from message `seq`
-    /// (a length difference counts as that many bytes); 0 when it matches.
-    fn mismatched(&self, seq: u64, got: &[u8]) -> u64 {
-        let head = self.size.min(8);
-        let off = (seq % 251) as usize;
-        let seq_bytes = seq.to_le_bytes();
-        let expected = seq_bytes[..head]
-            .iter()
-            .chain(&self.pattern[off..off + self.size - head]);
-        if got.len() == self.size
-            && got[..head] == seq_bytes[..head]
-            && got[head..] == self.pattern[off..off + self.size - head]
-        {
-            return 0;
-        }
-        let differing = got.iter().zip(expected).filter(|(a, b)| a != b).count();
-        (differing + got.len().abs_diff(self.size)) as u64
     }
 }
 
@@ -91,6 +60,10 @@ pub struct ConnStats {
     pub errors: u64,
     pub mismatched_messages: u64,
     pub mismatched_bytes: u64,
+    /// Bytes handed to and taken from the kernel (TCP payload: WebSocket
+    /// frames, compressed or not) during the MEASURE phase.
+    pub wire_sent: u64,
+    pub wire_received: u64,
     /// Descriptions of the first errors, for the log.
     pub first_error: Option<String>,
 }
@@ -111,6 +84,8 @@ impl ConnStats {
         self.errors += o.errors;
         self.mismatched_messages += o.mismatched_messages;
         self.mismatched_bytes += o.mismatched_bytes;
+        self.wire_sent += o.wire_sent;
+        self.wire_received += o.wire_received;
         if self.first_error.is_none() {
             self.first_error.clone_from(&o.first_error);
         }
@@ -125,24 +100,61 @@ fn is_timeout(e: &Error) -> bool {
 /// Run the load on `ws` until the phase is STOP, then close it.
 pub fn run(mut ws: WebSocket<Duplex>, shared: Arc<Shared>) -> ConnStats {
     let mut stats = ConnStats::default();
+    // Socket byte counts when this thread first saw the MEASURE phase.
+    let mut wire_start = None;
+    shared.start.wait();
+    let finished = pump(&mut ws, &shared, &mut stats, &mut wire_start);
+    if let Some((sent, received)) = wire_start {
+        let (now_sent, now_received) = ws.get_ref().wire_bytes();
+        stats.wire_sent = now_sent - sent;
+        stats.wire_received = now_received - received;
+    }
+    if finished {
+        close(ws, &mut stats);
+    }
+    stats
+}
+
+/// The load loop: `true` when it ended because the phase became STOP,
+/// `false` after an error (recorded in `stats`).
+fn pump(
+    ws: &mut WebSocket<Duplex>,
+    shared: &Shared,
+    stats: &mut ConnStats,
+    wire_start: &mut Option<(u64, u64)>,
+) -> bool {
     let window = shared.inflight as u64;
+    let text = shared.payload.is_text();
     let mut sent_at = vec![Instant::now(); shared.inflight];
     let mut msg = vec![0u8; shared.size];
     let (mut next_send, mut next_recv) = (0u64, 0u64);
     let mut last_echo = Instant::now();
-    shared.start.wait();
     loop {
         let phase = shared.phase.load(Ordering::Relaxed);
+        if phase != WARMUP && wire_start.is_none() {
+            *wire_start = Some(ws.get_ref().wire_bytes());
+        }
         if phase == STOP {
-            break;
+            return true;
         }
         let mut wrote = false;
         while next_send - next_recv < window && ws.get_ref().pending() < QUEUE_LIMIT {
-            shared.fill(next_send, &mut msg);
+            shared.payload.fill(next_send, &mut msg);
             sent_at[(next_send % window) as usize] = Instant::now();
-            if let Err(e) = ws.write_ref(MessageRef::Binary(&msg)) {
+            let message = if text {
+                match std::str::from_utf8(&msg) {
+                    Ok(t) => MessageRef::Text(t),
+                    Err(e) => {
+                        stats.error(format!("generated text is not UTF-8: {e}"));
+                        return false;
+                    }
+                }
+            } else {
+                MessageRef::Binary(&msg)
+            };
+            if let Err(e) = ws.write_ref(message) {
                 stats.error(format!("write: {e}"));
-                return stats;
+                return false;
             }
             next_send += 1;
             wrote = true;
@@ -150,46 +162,49 @@ pub fn run(mut ws: WebSocket<Duplex>, shared: Arc<Shared>) -> ConnStats {
         if (wrote || ws.has_pending_output()) && !ws.has_buffered_input() {
             if let Err(e) = ws.flush() {
                 stats.error(format!("flush: {e}"));
-                return stats;
+                return false;
             }
         }
-        match ws.read_ref() {
-            Ok(MessageRef::Binary(data)) => {
-                let now = Instant::now();
-                last_echo = now;
-                let bad = shared.mismatched(next_recv, data);
-                let rtt = now.duration_since(sent_at[(next_recv % window) as usize]);
-                next_recv += 1;
-                stats.all_messages += 1;
-                if phase == MEASURE {
-                    stats.messages += 1;
-                    stats.bytes += data.len() as u64;
-                    stats.rtt.record(rtt.as_nanos() as u64);
-                }
-                if bad > 0 {
-                    stats.mismatched_messages += 1;
-                    stats.mismatched_bytes += bad;
-                }
-            }
-            Ok(MessageRef::Ping(_) | MessageRef::Pong(_)) => {}
+        let (data, was_text) = match ws.read_ref() {
+            Ok(MessageRef::Binary(data)) => (data, false),
+            Ok(MessageRef::Text(data)) => (data.as_bytes(), true),
+            Ok(MessageRef::Ping(_) | MessageRef::Pong(_)) => continue,
             Ok(other) => {
                 stats.error(format!("unexpected message: {other:?}"));
-                return stats;
+                return false;
             }
             Err(e) if is_timeout(&e) => {
                 if last_echo.elapsed() > STALL {
                     stats.error(format!("no echo for {STALL:?}"));
-                    return stats;
+                    return false;
                 }
+                continue;
             }
             Err(e) => {
                 stats.error(format!("read: {e}"));
-                return stats;
+                return false;
             }
+        };
+        let now = Instant::now();
+        last_echo = now;
+        let mut bad = shared.payload.mismatched(next_recv, data);
+        if was_text != text {
+            // Right bytes, wrong opcode: still not the message sent.
+            bad = bad.max(1);
+        }
+        let rtt = now.duration_since(sent_at[(next_recv % window) as usize]);
+        next_recv += 1;
+        stats.all_messages += 1;
+        if phase == MEASURE {
+            stats.messages += 1;
+            stats.bytes += data.len() as u64;
+            stats.rtt.record(rtt.as_nanos() as u64);
+        }
+        if bad > 0 {
+            stats.mismatched_messages += 1;
+            stats.mismatched_bytes += bad;
         }
     }
-    close(ws, &mut stats);
-    stats
 }
 
 /// Close handshake (RFC 6455 §7.1.2), reading (and discarding) the echoes

@@ -2,16 +2,22 @@
 //!
 //! ```text
 //! wsload --url ws://127.0.0.1:9002/ --connections 64 --inflight 32 --size 1KiB --duration 5s
+//! wsload --url ws://127.0.0.1:9002/ -c 1 -w 32 -s 1KiB --payload json --deflate
 //! wsload --url-pattern 'ws://127.0.0.1:8000/?user=u{i}' --idle 1000
 //! ```
 //!
-//! Load mode: every connection (one thread each) keeps `--inflight` binary
-//! messages of `--size` bytes outstanding and sends a new one for each echo.
-//! Every echoed byte is compared with what was sent (sequence number plus a
-//! shifted pseudo-random pattern), and each message is timed from send to
-//! echo. Echoes received during `--warmup` are checked but not counted. The
+//! Load mode: every connection (one thread each) keeps `--inflight`
+//! messages of `--size` bytes outstanding and sends a new one for each echo:
+//! binary pseudo-random bytes, or with `--payload json` text messages
+//! holding a chat-like JSON document (see [`payload`]). Every echoed byte is
+//! compared with what was sent (each message carries its sequence number),
+//! and each message is timed from send to echo. Echoes received during
+//! `--warmup` are checked but not counted. `--deflate` offers
+//! permessage-deflate (RFC 7692) and fails if the server declines it. The
 //! last line on stdout is machine-readable `key=value` pairs starting with
-//! `RESULT`; the exit status is 2 if there was any error or mismatch.
+//! `RESULT`, including the bytes that crossed the sockets while measuring
+//! (`wire_bytes_*`: TCP payload, so after compression); the exit status is
+//! 2 if there was any error or mismatch, 1 if the run could not start.
 //!
 //! Idle mode (`--idle N`): see [`idle`].
 
@@ -19,6 +25,7 @@ mod duplex;
 mod hist;
 mod idle;
 mod load;
+mod payload;
 
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -30,6 +37,7 @@ use wsproto::{client_handshake, ClientRequest, Config, WebSocket};
 
 use duplex::Duplex;
 use load::{ConnStats, Shared, MEASURE, STOP};
+use payload::{Kind, Payload};
 
 /// WebSocket echo load generator (closed loop) and idle-connection holder.
 #[derive(Debug, Parser)]
@@ -52,6 +60,14 @@ struct Args {
     /// Message size: bytes, or with a suffix (1KiB, 64k, 1MiB).
     #[arg(long, short = 's', default_value = "16", value_parser = parse_size)]
     size: usize,
+    /// What the messages hold: `binary` pseudo-random bytes, or `json`
+    /// text (a chat API document, compressible like real traffic).
+    #[arg(long, value_enum, default_value_t = Kind::Binary)]
+    payload: Kind,
+    /// Offer permessage-deflate (RFC 7692, default parameters); the run
+    /// fails if the server does not accept it.
+    #[arg(long)]
+    deflate: bool,
     /// How long to measure (e.g. 5s, 500ms).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     duration: Duration,
@@ -118,6 +134,10 @@ fn connect(url: &str, config: &Config) -> wsproto::Result<WebSocket<Duplex>> {
     Ok(ws)
 }
 
+/// Exit status when the run cannot start (bad arguments for the payload,
+/// no connection, permessage-deflate declined).
+const CANNOT_RUN: u8 = 1;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -139,8 +159,15 @@ fn main() -> ExitCode {
 }
 
 fn run_load(args: &Args) -> ExitCode {
+    let payload = match Payload::new(args.payload, args.size) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "bad payload arguments");
+            return ExitCode::from(CANNOT_RUN);
+        }
+    };
     let config = Config {
-        deflate: None,
+        deflate: args.deflate.then(wsproto::DeflateConfig::default),
         max_message_size: args.size.max(1 << 20),
         max_frame_size: args.size.max(1 << 20),
         ..Config::default()
@@ -149,6 +176,14 @@ fn run_load(args: &Args) -> ExitCode {
     let mut conns = Vec::with_capacity(args.connections);
     for i in 0..args.connections {
         match connect(&url_for(args, i), &config) {
+            // Measuring compression without it would be a silent lie.
+            Ok(ws) if args.deflate && ws.deflate_params().is_none() => {
+                tracing::error!(
+                    connection = i,
+                    "--deflate: the server did not accept permessage-deflate"
+                );
+                return ExitCode::from(CANNOT_RUN);
+            }
             Ok(ws) => conns.push(ws),
             Err(e) => {
                 tracing::warn!(connection = i, error = %e, "connect failed");
@@ -158,10 +193,10 @@ fn run_load(args: &Args) -> ExitCode {
     }
     if conns.is_empty() {
         tracing::error!("no connection could be opened");
-        return ExitCode::FAILURE;
+        return ExitCode::from(CANNOT_RUN);
     }
     let opened = conns.len();
-    let shared = Arc::new(Shared::new(opened, args.inflight as usize, args.size));
+    let shared = Arc::new(Shared::new(opened, args.inflight as usize, payload));
     let mut threads = Vec::with_capacity(opened);
     for (i, ws) in conns.into_iter().enumerate() {
         let shared = Arc::clone(&shared);
@@ -175,7 +210,7 @@ fn run_load(args: &Args) -> ExitCode {
                 // The barrier counts every connection: without this thread
                 // it would never open, so give up cleanly.
                 tracing::error!(error = %e, "cannot start a connection thread");
-                return ExitCode::FAILURE;
+                return ExitCode::from(CANNOT_RUN);
             }
         }
     }
@@ -221,7 +256,8 @@ fn report(args: &Args, opened: usize, elapsed: f64, s: &ConnStats) {
         s.mismatched_messages,
         s.mismatched_bytes
     );
-    println!(
+    // One line (scripts take the last): the historical keys, then the new.
+    print!(
         "RESULT connections={opened} inflight={} size={} duration_s={elapsed:.3} messages={} all_messages={} msgs_per_s={rate:.1} mb_per_s={mbps:.3} rtt_p50_us={:.1} rtt_p99_us={:.1} rtt_max_us={:.1} errors={} mismatched_msgs={} mismatched_bytes={}",
         args.inflight,
         args.size,
@@ -233,6 +269,17 @@ fn report(args: &Args, opened: usize, elapsed: f64, s: &ConnStats) {
         s.errors,
         s.mismatched_messages,
         s.mismatched_bytes
+    );
+    let payload = match args.payload {
+        Kind::Binary => "binary",
+        Kind::Json => "json",
+    };
+    let per_msg = (s.wire_sent + s.wire_received) as f64 / s.messages.max(1) as f64;
+    println!(
+        " payload={payload} deflate={} wire_bytes_sent={} wire_bytes_received={} wire_bytes_per_msg={per_msg:.1}",
+        u8::from(args.deflate),
+        s.wire_sent,
+        s.wire_received,
     );
 }
 
