@@ -64,10 +64,25 @@ impl Payload {
 
     /// Lengthen by `extra` bytes for a read to overwrite and return them.
     /// Bytes this allocation already initialised are not zeroed again.
+    ///
+    /// When the allocation must grow, it doubles (so a message arriving in
+    /// many reads is not copied many times) but never past `end`, where the
+    /// frame being read ends: a message of exactly N bytes gets exactly N
+    /// bytes of capacity, and no more than twice what has arrived.
     #[allow(unsafe_code)]
-    pub(crate) fn grow_for_read(&mut self, extra: usize) -> &mut [u8] {
+    pub(crate) fn grow_for_read(&mut self, extra: usize, end: usize) -> &mut [u8] {
         let old = self.data.len();
         let new = old.saturating_add(extra);
+        if new > self.data.capacity() {
+            let target = self
+                .data
+                .capacity()
+                .saturating_mul(2)
+                .clamp(new, end.max(new));
+            self.data.reserve_exact(target - old);
+            // A new allocation: only `data` itself is known initialised.
+            self.init = 0;
+        }
         if new <= self.init.max(old) {
             // SAFETY: `new <= init <= capacity` (the invariant), and the
             // invariant says bytes `0..init` of this allocation are
@@ -104,32 +119,50 @@ mod tests {
     #[test]
     fn reuses_initialised_bytes_without_zeroing() {
         let mut p = Payload::default();
-        p.grow_for_read(8).copy_from_slice(b"abcdefgh");
+        p.grow_for_read(8, 0).copy_from_slice(b"abcdefgh");
         p.truncate(2);
         // The bytes are not zeroed again: what was there is still there,
         // and the read overwrites it anyway.
-        assert_eq!(p.grow_for_read(3), b"cde");
+        assert_eq!(p.grow_for_read(3, 0), b"cde");
         assert_eq!(p.as_slice(), b"abcde");
         p.clear();
         // Past what was initialised, `resize` zeroes the whole new range.
-        assert_eq!(p.grow_for_read(10), [0; 10]);
+        assert_eq!(p.grow_for_read(10, 0), [0; 10]);
+    }
+
+    #[test]
+    fn grows_geometrically_but_not_past_the_frame() {
+        let mut p = Payload::default();
+        p.grow_for_read(1000, 1 << 20);
+        assert_eq!(p.capacity(), 1000);
+        p.grow_for_read(1000, 1 << 20);
+        assert_eq!(p.capacity(), 2000, "doubles");
+        p.grow_for_read(500_000, 1 << 20);
+        assert_eq!(p.capacity(), 502_000, "at least what is needed");
+        p.grow_for_read(10_000, 1 << 20);
+        assert_eq!(p.capacity(), 1_004_000, "doubles");
+        p.grow_for_read(500_000, 1 << 20);
+        assert_eq!(p.capacity(), 1 << 20, "capped at the frame's end");
+        assert_eq!(p.len(), 1_012_000);
+        p.grow_for_read((1 << 20) - 1_012_000, 1 << 20);
+        assert_eq!(p.capacity(), 1 << 20, "exactly the message");
     }
 
     #[test]
     fn forgets_after_reallocation_or_replacement() {
         let mut p = Payload::default();
-        p.grow_for_read(4).copy_from_slice(b"wxyz");
+        p.grow_for_read(4, 0).copy_from_slice(b"wxyz");
         p.clear();
         p.extend_from_slice(&[7; 4096]); // reallocates
         p.truncate(0);
-        assert!(p.grow_for_read(4096).iter().all(|&b| b == 7));
+        assert!(p.grow_for_read(4096, 0).iter().all(|&b| b == 7));
         p.take();
-        assert_eq!(p.grow_for_read(3), [0, 0, 0]);
+        assert_eq!(p.grow_for_read(3, 0), [0, 0, 0]);
         p.replace(vec![1, 2, 3, 4]);
         assert_eq!(p.len(), 0);
-        assert_eq!(p.grow_for_read(4), [1, 2, 3, 4]);
-        assert_eq!(p.grow_for_read(2), [0, 0]);
+        assert_eq!(p.grow_for_read(4, 0), [1, 2, 3, 4]);
+        assert_eq!(p.grow_for_read(2, 0), [0, 0]);
         p.vec_mut().clear();
-        assert_eq!(p.grow_for_read(1), [0]);
+        assert_eq!(p.grow_for_read(1, 0), [0]);
     }
 }

@@ -305,7 +305,8 @@ impl Reader {
             &mut self.message
         };
         let old = dest.len();
-        let space = dest.grow_for_read(want);
+        let frame_end = old.saturating_add(usize::try_from(remaining).unwrap_or(usize::MAX));
+        let space = dest.grow_for_read(want, frame_end);
         // Only called with nothing buffered.
         debug_assert_eq!(self.start, self.end);
         self.start = 0;

@@ -226,3 +226,39 @@ fn owned_messages_without_recycling_allocate_one_buffer_each() {
         "{allocations} allocations for {MESSAGES} owned messages"
     );
 }
+
+#[test]
+fn one_mib_messages_reuse_their_buffer() {
+    // A message of exactly the kept size (1 MiB) must not grow its buffer
+    // past it, or the buffer is freed and allocated again every time.
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let payload = vec![0x5a_u8; 1 << 20];
+    let mut input = Vec::new();
+    for _ in 0..20 {
+        input.extend_from_slice(&[0x82, 0x80 | 127]);
+        input.extend_from_slice(&(payload.len() as u64).to_be_bytes());
+        input.extend_from_slice(&[0, 0, 0, 0]); // zero mask: payload as is
+        input.extend_from_slice(&payload);
+    }
+    let pipe = Pipe {
+        input: Cursor::new(input),
+        written: 0,
+    };
+    let mut ws = WebSocket::from_raw_socket(pipe, Role::Server, &Config::default());
+    let read_one = |ws: &mut WebSocket<Pipe>| match ws.read_ref().expect("valid frame") {
+        MessageRef::Binary(b) => assert!(b == payload.as_slice()),
+        other => panic!("binary expected, got {other:?}"),
+    };
+    for _ in 0..5 {
+        read_one(&mut ws);
+    }
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..15 {
+        read_one(&mut ws);
+    }
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    assert_eq!(
+        allocations, 0,
+        "{allocations} allocations for 15 messages of 1 MiB"
+    );
+}
