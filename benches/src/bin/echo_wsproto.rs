@@ -60,27 +60,25 @@ fn serve(stream: TcpStream, config: &Config, mode: Mode) -> wsproto::Result<()> 
     let mut ws = accept_with(stream, config, |_| Ok(Accept::default()))?;
     ws.get_mut().set_read_timeout(None)?;
     match mode {
-        Mode::Recycle => serve_recycle(ws),
-        Mode::Ref => serve_ref(ws),
-        Mode::Owned => serve_owned(ws),
+        Mode::Recycle => echo_loop(ws, echo_recycled),
+        Mode::Ref => {
+            let (mut binary, mut text) = (Vec::new(), String::new());
+            echo_loop(ws, move |ws| echo_copied(ws, &mut binary, &mut text))
+        }
+        Mode::Owned => echo_loop(ws, echo_owned),
     }
 }
 
-/// Each message is moved out, echoed from its own buffer, and the buffer
-/// handed back for the next one.
-fn serve_recycle(mut ws: WebSocket<TcpStream>) -> wsproto::Result<()> {
+/// Echo messages with `echo_one` until the client closes, flushing only
+/// when no received bytes are waiting. Pings were answered and a Close
+/// echoed by `read`/`read_ref` themselves.
+fn echo_loop(
+    mut ws: WebSocket<TcpStream>,
+    mut echo_one: impl FnMut(&mut WebSocket<TcpStream>) -> wsproto::Result<()>,
+) -> wsproto::Result<()> {
     loop {
-        match ws.read() {
-            Ok(Message::Binary(b)) => {
-                ws.write_ref(MessageRef::Binary(&b))?;
-                ws.recycle(b);
-            }
-            Ok(Message::Text(t)) => {
-                ws.write_ref(MessageRef::Text(&t))?;
-                ws.recycle(t.into_bytes());
-            }
-            // Pings were answered and a Close echoed by `read` itself.
-            Ok(_) => {}
+        match echo_one(&mut ws) {
+            Ok(()) => {}
             Err(Error::ConnectionClosed) => return Ok(()),
             Err(e) => return Err(e),
         }
@@ -88,48 +86,53 @@ fn serve_recycle(mut ws: WebSocket<TcpStream>) -> wsproto::Result<()> {
             ws.flush()?;
         }
     }
+}
+
+/// The message is moved out, echoed from its own buffer, and the buffer
+/// handed back for the next one.
+fn echo_recycled(ws: &mut WebSocket<TcpStream>) -> wsproto::Result<()> {
+    match ws.read()? {
+        Message::Binary(b) => {
+            ws.write_ref(MessageRef::Binary(&b))?;
+            ws.recycle(b);
+        }
+        Message::Text(t) => {
+            ws.write_ref(MessageRef::Text(&t))?;
+            ws.recycle(t.into_bytes());
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// The borrowed path: the borrow of `read_ref` ends before `write_ref`,
 /// so the payload is copied into a reused buffer.
-fn serve_ref(mut ws: WebSocket<TcpStream>) -> wsproto::Result<()> {
-    let mut binary: Vec<u8> = Vec::new();
-    let mut text = String::new();
-    loop {
-        match ws.read_ref() {
-            Ok(MessageRef::Binary(b)) => {
-                binary.clear();
-                binary.extend_from_slice(b);
-                ws.write_ref(MessageRef::Binary(&binary))?;
-            }
-            Ok(MessageRef::Text(t)) => {
-                text.clear();
-                text.push_str(t);
-                ws.write_ref(MessageRef::Text(&text))?;
-            }
-            // Pings were answered and a Close echoed by `read_ref` itself.
-            Ok(_) => {}
-            Err(Error::ConnectionClosed) => return Ok(()),
-            Err(e) => return Err(e),
+fn echo_copied(
+    ws: &mut WebSocket<TcpStream>,
+    binary: &mut Vec<u8>,
+    text: &mut String,
+) -> wsproto::Result<()> {
+    match ws.read_ref()? {
+        MessageRef::Binary(b) => {
+            binary.clear();
+            binary.extend_from_slice(b);
+            ws.write_ref(MessageRef::Binary(binary))
         }
-        if !ws.has_buffered_input() {
-            ws.flush()?;
+        MessageRef::Text(t) => {
+            text.clear();
+            text.push_str(t);
+            ws.write_ref(MessageRef::Text(text))
         }
+        _ => Ok(()),
     }
 }
 
-/// The owned path: the message buffer is moved out and written from.
-fn serve_owned(mut ws: WebSocket<TcpStream>) -> wsproto::Result<()> {
-    loop {
-        match ws.read() {
-            Ok(m @ (Message::Binary(_) | Message::Text(_))) => ws.write(m)?,
-            Ok(_) => {}
-            Err(Error::ConnectionClosed) => return Ok(()),
-            Err(e) => return Err(e),
-        }
-        if !ws.has_buffered_input() {
-            ws.flush()?;
-        }
+/// The owned path: the message is moved out and written from (a fresh
+/// buffer for every message).
+fn echo_owned(ws: &mut WebSocket<TcpStream>) -> wsproto::Result<()> {
+    match ws.read()? {
+        m @ (Message::Binary(_) | Message::Text(_)) => ws.write(m),
+        _ => Ok(()),
     }
 }
 
