@@ -47,69 +47,17 @@ while getopts "d:w:n:o:h" opt; do
   esac
 done
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-if [[ -z "${NO_BUILD:-}" ]]; then
-  (cd "$ROOT" && cargo build --release -q -p benches --bin wsload --bin echo_wsproto)
-fi
-BIN=${BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
-OUT=${OUT:-$(mktemp -d /tmp/deflate-echo.XXXXXX)}
-mkdir -p "$OUT"
-RAW=$OUT/raw.txt
-: > "$RAW"
-
-# 64 connections per server plus 64 client threads: room for descriptors.
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
-
-# Zero wake-up latency while measuring (PM QoS; held while the file is
-# open), as in echo-bench.sh: a one-in-flight round trip is otherwise
-# swamped by an idle core waking from a deep C-state.
-DMA="not held"
-if [[ -w /dev/cpu_dma_latency ]]; then
-  exec 3>/dev/cpu_dma_latency
-  printf '\x00\x00\x00\x00' >&3
-  DMA="held at 0 us"
-fi
-
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
-
-# start_server MODE [ARGS...] -> sets PORT_<MODE> and PID_<MODE>
-start_server() {
-  local mode=$1 log=$OUT/server-$1.out
-  shift
-  "$BIN/echo_wsproto" --listen 127.0.0.1:0 "$@" > "$log" 2> "$OUT/server-$mode.err" &
-  PIDS+=($!)
-  printf -v "PID_$mode" '%s' "$!"
-  local port=""
-  for _ in $(seq 100); do
-    port=$(sed -n 's/^listening .*:\([0-9][0-9]*\)$/\1/p' "$log")
-    [[ -n $port ]] && break
-    sleep 0.05
-  done
-  [[ -n $port ]] || { echo "echo_wsproto $* did not start" >&2; exit 1; }
-  printf -v "PORT_$mode" '%s' "$port"
-}
-start_server off
-start_server on --deflate
-
-# CPU time (user + system, in clock ticks) a process has used so far.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+bench_setup deflate-echo wsload echo_wsproto
+start_server off "$BIN/echo_wsproto"
+start_server on "$BIN/echo_wsproto" --deflate
 
 run_one() { # mode conns inflight run
-  local mode=$1 c=$2 w=$3 r=$4 port_var="PORT_$1" pid_var="PID_$1" line status=0 t0 t1
-  local flags=(--payload json)
+  local mode=$1 c=$2 w=$3 r=$4 flags=(--payload json)
   [[ $mode == on ]] && flags+=(--deflate)
-  t0=$(cpu_ticks "${!pid_var}")
-  line=$(GLIBC_TUNABLES=$MEMCPY_TUNABLE "$BIN/wsload" --url "ws://127.0.0.1:${!port_var}/" -c "$c" -w "$w" -s "$SIZE" \
-           "${flags[@]}" --duration "$DURATION" --warmup "$WARMUP" 2>>"$OUT/wsload.err" | tail -n 1) || status=$?
-  t1=$(cpu_ticks "${!pid_var}")
-  [[ $line == RESULT* ]] || line="RESULT connections=$c inflight=$w size=$SIZE msgs_per_s=0 errors=1 failed_status=$status"
-  line="$line server_cpu_s=$(awk -v a="$t0" -v b="$t1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }')"
-  echo "mode=$mode run=$r $line" | tee -a "$RAW" >&2
+  # The scenario is in the label too, for a run that printed no RESULT.
+  load_run "$mode" "mode=$mode run=$r connections=$c inflight=$w" -c "$c" -w "$w" -s "$SIZE" "${flags[@]}"
 }
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); cpu_dma_latency $DMA; duration $DURATION, warm-up $WARMUP, runs $RUNS, size $SIZE" >&2

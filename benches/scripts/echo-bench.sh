@@ -42,66 +42,16 @@ while getopts "d:w:n:o:mh" opt; do
   esac
 done
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-if [[ -z "${NO_BUILD:-}" ]]; then
-  (cd "$ROOT" && cargo build --release -q -p benches --bin wsload --bin echo_wsproto --bin echo_tungstenite)
-fi
-BIN=${BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
-OUT=${OUT:-$(mktemp -d /tmp/echo-bench.XXXXXX)}
-mkdir -p "$OUT"
-RAW=$OUT/raw.txt
-: > "$RAW"
-
-# 64 connections per server plus 64 client threads: room for descriptors.
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
-
-# An idle core takes tens of microseconds to wake from a deep C-state, which
-# swamps a one-in-flight round trip; ask for zero wake-up latency while
-# measuring (PM QoS: the request holds while the file stays open).
-DMA="not held"
-if [[ -w /dev/cpu_dma_latency ]]; then
-  exec 3>/dev/cpu_dma_latency
-  printf '\x00\x00\x00\x00' >&3
-  DMA="held at 0 us"
-fi
-
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
-
-# start_server NAME -> sets PORT_<NAME>
-start_server() {
-  local name=$1 log=$OUT/$1.out
-  GLIBC_TUNABLES=$SERVER_TUNABLES "$BIN/echo_$name" --listen 127.0.0.1:0 > "$log" 2> "$OUT/$name.err" &
-  PIDS+=($!)
-  printf -v "PID_$name" '%s' "$!"
-  local port=""
-  for _ in $(seq 100); do
-    port=$(sed -n 's/^listening .*:\([0-9][0-9]*\)$/\1/p' "$log")
-    [[ -n $port ]] && break
-    sleep 0.05
-  done
-  [[ -n $port ]] || { echo "echo_$name did not start" >&2; exit 1; }
-  printf -v "PORT_$name" '%s' "$port"
-}
-start_server wsproto
-start_server tungstenite
-
-# CPU time (user + system, in clock ticks) a process has used so far.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+bench_setup echo-bench wsload echo_wsproto echo_tungstenite
+GLIBC_TUNABLES=$SERVER_TUNABLES start_server wsproto "$BIN/echo_wsproto"
+GLIBC_TUNABLES=$SERVER_TUNABLES start_server tungstenite "$BIN/echo_tungstenite"
 
 run_one() { # server conns inflight size run
-  local server=$1 c=$2 w=$3 s=$4 r=$5 port_var="PORT_$1" pid_var="PID_$1" line status=0 t0 t1
-  t0=$(cpu_ticks "${!pid_var}")
-  line=$(GLIBC_TUNABLES=$MEMCPY_TUNABLE "$BIN/wsload" --url "ws://127.0.0.1:${!port_var}/" -c "$c" -w "$w" -s "$s" \
-           --duration "$DURATION" --warmup "$WARMUP" 2>>"$OUT/wsload.err" | tail -n 1) || status=$?
-  t1=$(cpu_ticks "${!pid_var}")
-  [[ $line == RESULT* ]] || line="RESULT connections=$c inflight=$w size=$s msgs_per_s=0 errors=1 failed_status=$status"
-  line="$line server_cpu_s=$(awk -v a="$t0" -v b="$t1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }')"
-  echo "server=$server run=$r $line" | tee -a "$RAW" >&2
+  local server=$1 c=$2 w=$3 s=$4 r=$5
+  # The scenario is in the label too, for a run that printed no RESULT.
+  load_run "$server" "server=$server run=$r connections=$c inflight=$w size=$s" -c "$c" -w "$w" -s "$s"
 }
 
 SERVER_MEMCPY=${SERVER_TUNABLES:-default}
