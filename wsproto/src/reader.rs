@@ -142,9 +142,25 @@ impl Reader {
         return false;
     }
 
-    /// Whether received bytes are waiting in the buffer.
+    /// Whether the buffer holds the rest of the frame being read, or a
+    /// whole next frame: then the next [`Reader::read`] makes progress
+    /// without waiting for the network. A partial frame does not count, so
+    /// a caller that flushes when this is false never holds replies back
+    /// while it blocks for the rest of a frame.
     pub(crate) fn has_buffered(&self) -> bool {
-        self.start < self.end
+        let buffered = (self.end - self.start) as u64;
+        if buffered == 0 {
+            return false;
+        }
+        match &self.frame {
+            Some(p) => buffered >= p.header.len - p.done,
+            None => match Header::parse(&self.buf[self.start..self.end]) {
+                Ok(Parsed::Complete(header, used)) => buffered - used as u64 >= header.len,
+                Ok(Parsed::Incomplete { .. }) => false,
+                // The next read fails at once.
+                Err(_) => true,
+            },
+        }
     }
 
     /// Read until one message (data, or a control frame) is complete.

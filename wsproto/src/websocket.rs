@@ -252,9 +252,12 @@ impl<S: Read + Write> WebSocket<S> {
         self.send(Message::close(code, reason))
     }
 
-    /// Whether received bytes are buffered and not yet returned by
-    /// [`WebSocket::read`]: a server can answer everything it has and flush
-    /// once when this turns false.
+    /// Whether a whole frame (or the rest of the one being read) is
+    /// buffered, so the next [`WebSocket::read`] makes progress without
+    /// waiting for the network. A server answers everything it has and
+    /// flushes once when this turns false; a partial frame counts as
+    /// nothing buffered, so replies are never held back while the next
+    /// read waits for the rest of it.
     pub fn has_buffered_input(&self) -> bool {
         self.reader.has_buffered()
     }

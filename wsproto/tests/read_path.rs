@@ -193,3 +193,51 @@ fn recycled_buffer_is_used_for_the_next_message() {
         .iter()
         .all(|f| f.opcode != OpCode::Pong));
 }
+
+#[test]
+fn has_buffered_input_counts_whole_frames_only() {
+    let a = client_frame(true, 0x1, b"first");
+    let b = client_frame(true, 0x2, &[9; 300]);
+    let after_a = |rest: &[u8]| {
+        let mut input = a.clone();
+        input.extend_from_slice(rest);
+        let mut ws =
+            WebSocket::from_raw_socket(MemStream::new(input), Role::Server, &config(64 << 10));
+        assert_eq!(ws.read().expect("first"), Message::text("first"));
+        ws.has_buffered_input()
+    };
+    assert!(after_a(&b), "a whole second frame is buffered");
+    assert!(!after_a(&[]), "nothing buffered");
+    assert!(!after_a(&b[..1]), "one byte of a header");
+    assert!(
+        !after_a(&b[..b.len() - 1]),
+        "all but the last byte of the second frame"
+    );
+    // A whole frame the next read rejects (reserved opcode): it does not
+    // wait either.
+    assert!(after_a(&[0x83, 0x80, 0, 0, 0, 0]), "reserved opcode");
+    // A header whose 64-bit length has the top bit set (RFC 6455 §5.2):
+    // the next read fails at once.
+    let overflow = [0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    assert!(after_a(&overflow), "length over 2^63");
+}
+
+#[test]
+fn has_buffered_input_follows_a_frame_read_in_pieces() {
+    // A large frame whose rest is buffered after the first read: true; a
+    // frame of which only a part is buffered: false.
+    let big = client_frame(true, 0x2, &[1; 10_000]);
+    let mut stream = MemStream::new(big.clone());
+    stream.max_read = 6_000;
+    let mut ws = WebSocket::from_raw_socket(stream, Role::Server, &config(64 << 10));
+    assert!(!ws.has_buffered_input());
+    assert_eq!(ws.read().expect("frame"), Message::Binary(vec![1; 10_000]));
+    assert!(!ws.has_buffered_input());
+    let mut two = big.clone();
+    two.extend_from_slice(&big);
+    let mut ws = WebSocket::from_raw_socket(MemStream::new(two), Role::Server, &config(64 << 10));
+    assert_eq!(ws.read().expect("frame"), Message::Binary(vec![1; 10_000]));
+    // The vectored read took the second frame's first 4 KiB: partial.
+    assert!(!ws.has_buffered_input());
+    assert_eq!(ws.read().expect("frame"), Message::Binary(vec![1; 10_000]));
+}
