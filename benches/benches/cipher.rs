@@ -9,8 +9,8 @@
 
 use std::hint::black_box;
 
-use benches::{naive, tungstenite, xor_const, AlignedBuf, Cipher, MASK, MEASURE, SAMPLES, WARM_UP};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use benches::{naive, tungstenite, xor_const, AlignedBuf, Cipher, MASK};
+use criterion::{BenchmarkId, Criterion, Throughput};
 
 const SIZES: [(usize, &str); 6] = [
     (16, "16B"),
@@ -53,12 +53,4 @@ fn cipher(c: &mut Criterion) {
     }
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default()
-        .warm_up_time(WARM_UP)
-        .measurement_time(MEASURE)
-        .sample_size(SAMPLES);
-    targets = cipher
-}
-criterion_main!(benches);
+benches::bench_main!(cipher);

@@ -6,8 +6,8 @@
 
 use std::hint::black_box;
 
-use benches::{MemStream, MEASURE, SAMPLES, WARM_UP};
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use benches::MemStream;
+use criterion::{Criterion, Throughput};
 use wsproto::deflate::{DeflateConfig, DeflateParams};
 use wsproto::{Config, MessageRef, Role, WebSocket};
 
@@ -88,12 +88,4 @@ fn deflate(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default()
-        .warm_up_time(WARM_UP)
-        .measurement_time(MEASURE)
-        .sample_size(SAMPLES);
-    targets = deflate
-}
-criterion_main!(benches);
+benches::bench_main!(deflate);

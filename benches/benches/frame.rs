@@ -9,8 +9,8 @@
 
 use std::hint::black_box;
 
-use benches::{wire_frames, MemStream, MASK, MEASURE, SAMPLES, WARM_UP};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use benches::{wire_frames, MemStream, MASK};
+use criterion::{BenchmarkId, Criterion, Throughput};
 use wsproto::{
     read_frame, Config, Header, Message, MessageRef, OpCode, Parsed, Role, WebSocket,
     MAX_HEADER_LEN,
@@ -115,12 +115,4 @@ fn reads(c: &mut Criterion) {
     read_many(c, "read_64KiB_x16", 16, 64 * 1024);
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default()
-        .warm_up_time(WARM_UP)
-        .measurement_time(MEASURE)
-        .sample_size(SAMPLES);
-    targets = headers, reads
-}
-criterion_main!(benches);
+benches::bench_main!(headers, reads);

@@ -7,10 +7,8 @@
 
 use std::hint::black_box;
 
-use benches::{
-    chrome_request_without_extensions, MemStream, CHROME_REQUEST, MEASURE, SAMPLES, WARM_UP,
-};
-use criterion::{criterion_group, criterion_main, Criterion};
+use benches::{chrome_request_without_extensions, MemStream, CHROME_REQUEST};
+use criterion::Criterion;
 use wsproto::handshake::server::read_request;
 use wsproto::Config;
 
@@ -34,12 +32,4 @@ fn handshake(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default()
-        .warm_up_time(WARM_UP)
-        .measurement_time(MEASURE)
-        .sample_size(SAMPLES);
-    targets = handshake
-}
-criterion_main!(benches);
+benches::bench_main!(handshake);

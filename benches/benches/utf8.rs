@@ -40,8 +40,7 @@
 use std::hint::black_box;
 use std::io::{self, Read, Write};
 
-use benches::{MEASURE, SAMPLES, WARM_UP};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{BenchmarkId, Criterion, Throughput};
 use wsproto::{Config, Header, MessageRef, OpCode, Role, WebSocket, MAX_HEADER_LEN};
 
 /// Payload bytes read per iteration for messages smaller than this: 16 B
@@ -321,12 +320,4 @@ fn utf8(c: &mut Criterion) {
     }
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default()
-        .warm_up_time(WARM_UP)
-        .measurement_time(MEASURE)
-        .sample_size(SAMPLES);
-    targets = utf8
-}
-criterion_main!(benches);
+benches::bench_main!(utf8);

@@ -19,6 +19,24 @@ pub const MEASURE: Duration = Duration::from_millis(1200);
 /// Criterion samples per benchmark (its minimum is 10).
 pub const SAMPLES: usize = 30;
 
+/// `criterion_group!` + `criterion_main!` with the timing above, for the
+/// benchmark files (which have criterion as a dev-dependency):
+/// `benches::bench_main!(cipher);`.
+#[macro_export]
+macro_rules! bench_main {
+    ($($target:path),+ $(,)?) => {
+        criterion::criterion_group! {
+            name = benches;
+            config = criterion::Criterion::default()
+                .warm_up_time($crate::WARM_UP)
+                .measurement_time($crate::MEASURE)
+                .sample_size($crate::SAMPLES);
+            targets = $($target),+
+        }
+        criterion::criterion_main!(benches);
+    };
+}
+
 /// The masking key every benchmark uses (RFC 6455 §5.7's example key).
 pub const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
