@@ -224,22 +224,9 @@ fn parse_response(head: &[u8], max_headers: usize) -> Result<Response> {
     })
 }
 
-/// The values of every response field called `name`, in order.
-fn field_values<'a>(response: &'a Response, name: &'a str) -> impl Iterator<Item = &'a [u8]> {
-    response
-        .headers
-        .iter()
-        .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_bytes())
-}
-
 fn check_response(response: &Response, request: &ClientRequest, key: &str) -> Result<()> {
-    require_token("Upgrade", field_values(response, "upgrade"), "websocket")?;
-    require_token(
-        "Connection",
-        field_values(response, "connection"),
-        "upgrade",
-    )?;
+    require_token(&response.headers, "Upgrade", "websocket")?;
+    require_token(&response.headers, "Connection", "upgrade")?;
     let accept = response
         .header("sec-websocket-accept")
         .ok_or(Error::MissingHeader("Sec-WebSocket-Accept"))?;

@@ -44,15 +44,19 @@ pub(crate) fn has_token(value: &[u8], token: &str) -> bool {
         .any(|item| item.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
 }
 
-/// Check that the list-valued header `name`, given as the `values` of all
-/// its fields, names `token`: a list may be split over several fields
+/// Check that the list-valued header `name` names `token` among `fields`
+/// (a head's name/value pairs): a list may be split over several fields
 /// (RFC 7230 §3.2.2). Used for `Upgrade` and `Connection` on both sides.
-pub(crate) fn require_token<'a>(
+pub(crate) fn require_token<V: AsRef<[u8]>>(
+    fields: &[(String, V)],
     name: &'static str,
-    values: impl Iterator<Item = &'a [u8]>,
     token: &str,
 ) -> crate::Result<()> {
-    let mut values = values.peekable();
+    let mut values = fields
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_ref())
+        .peekable();
     let first = *values.peek().ok_or(crate::Error::MissingHeader(name))?;
     if values.any(|v| has_token(v, token)) {
         Ok(())

@@ -164,8 +164,8 @@ impl Request {
             return Err(Error::WrongHttpVersion);
         }
         self.single_nonempty("Host", "host")?;
-        require_token("Upgrade", self.field_values("upgrade"), "websocket")?;
-        require_token("Connection", self.field_values("connection"), "upgrade")?;
+        require_token(&self.headers, "Upgrade", "websocket")?;
+        require_token(&self.headers, "Connection", "upgrade")?;
         let version = self
             .header_bytes("sec-websocket-version")
             .ok_or(Error::MissingHeader("Sec-WebSocket-Version"))?;
@@ -181,14 +181,6 @@ impl Request {
             Ok(raw) if raw.len() == 16 => Ok(accept_key(key)),
             _ => Err(invalid("Sec-WebSocket-Key", key.as_bytes())),
         }
-    }
-
-    /// The values of every field called `lower`, in order.
-    fn field_values<'a>(&'a self, lower: &'a str) -> impl Iterator<Item = &'a [u8]> {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(lower))
-            .map(|(_, v)| v.as_slice())
     }
 
     /// The value of a header that must appear exactly once and not be empty.
