@@ -123,7 +123,7 @@ impl<S: Read + Write> WebSocket<S> {
     /// Hand back the buffer of a message [`WebSocket::read`] returned (see
     /// [`Message::into_data`]), once done with it: the next message is read
     /// into it instead of a new allocation. An echo or relay loop of
-    /// `read` + `write` + `recycle` so moves each message without copying
+    /// `read` + `write_ref` + `recycle` so moves each message without copying
     /// it and without allocating. A buffer that is smaller than what the
     /// connection holds, or over 1 MiB, is simply dropped.
     ///
