@@ -187,54 +187,44 @@ fn read_all(ws: &mut WebSocket<Replay<'_>>, count: usize, text: bool, payload: O
     assert_eq!(ws.get_ref().pos, ws.get_ref().input.len(), "all read");
 }
 
-/// wsproto's `Utf8Validator::feed` logic, over any validator with std's
-/// error shape: validate what arrived since the last call, accept an
-/// incomplete last character, fail on an impossible byte.
-macro_rules! feed {
-    ($from_utf8:path, $buf:expr, $valid_up_to:expr) => {{
-        let buf: &[u8] = $buf;
-        let valid_up_to: &mut usize = $valid_up_to;
-        match $from_utf8(&buf[*valid_up_to..]) {
-            Ok(_) => {
-                *valid_up_to = buf.len();
-                true
-            }
-            Err(e) if e.error_len().is_none() => {
-                *valid_up_to += e.valid_up_to();
-                true
-            }
-            Err(_) => false,
+/// Validate `$payload` the way wsproto's `Utf8Validator::feed` does when it
+/// arrives in `$fragments` pieces, with any validator that has std's error
+/// shape: validate what arrived since the last piece, accept an incomplete
+/// last character, fail on an impossible byte. Whether it is complete,
+/// valid UTF-8.
+macro_rules! incremental {
+    ($from_utf8:path, $payload:expr, $fragments:expr) => {{
+        let payload: &[u8] = $payload;
+        let step = payload.len().div_ceil($fragments);
+        let mut valid = 0;
+        let mut end = 0;
+        let mut ok = true;
+        while ok && end < payload.len() {
+            end = (end + step).min(payload.len());
+            ok = match $from_utf8(&payload[valid..end]) {
+                Ok(_) => {
+                    valid = end;
+                    true
+                }
+                Err(e) if e.error_len().is_none() => {
+                    valid += e.valid_up_to();
+                    true
+                }
+                Err(_) => false,
+            };
         }
+        ok && valid == payload.len()
     }};
 }
 
-/// Validate `payload` the way wsproto does when it arrives in `fragments`
-/// pieces; whether it is complete, valid UTF-8.
+/// [`incremental!`] with `std::str::from_utf8`.
 fn incremental_std(payload: &[u8], fragments: usize) -> bool {
-    let step = payload.len().div_ceil(fragments);
-    let mut valid = 0;
-    let mut end = 0;
-    while end < payload.len() {
-        end = (end + step).min(payload.len());
-        if !feed!(std::str::from_utf8, &payload[..end], &mut valid) {
-            return false;
-        }
-    }
-    valid == payload.len()
+    incremental!(std::str::from_utf8, payload, fragments)
 }
 
-/// [`incremental_std`] with `simdutf8::compat::from_utf8`.
+/// [`incremental!`] with `simdutf8::compat::from_utf8`.
 fn incremental_simd(payload: &[u8], fragments: usize) -> bool {
-    let step = payload.len().div_ceil(fragments);
-    let mut valid = 0;
-    let mut end = 0;
-    while end < payload.len() {
-        end = (end + step).min(payload.len());
-        if !feed!(simdutf8::compat::from_utf8, &payload[..end], &mut valid) {
-            return false;
-        }
-    }
-    valid == payload.len()
+    incremental!(simdutf8::compat::from_utf8, payload, fragments)
 }
 
 /// One row of the table: `count` messages of `payload`, in `fragments` frames.
