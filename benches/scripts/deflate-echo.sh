@@ -72,27 +72,12 @@ for sc in $SCENARIOS; do
 done
 END_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 
-python3 - "$RAW" "$START_LOAD" "$END_LOAD" "$DMA" "$DURATION" "$WARMUP" "$RUNS" "$SIZE" <<'PY'
-import sys, statistics
+PYTHONPATH=$(dirname "$0") python3 - "$RAW" "$START_LOAD" "$END_LOAD" "$DMA" "$DURATION" "$WARMUP" "$RUNS" "$SIZE" <<'PY'
+import sys
+from results import read_runs, errors as errs, cpu_per_msg, median as med
 raw, start_load, end_load, dma, duration, warmup, runs, size = sys.argv[1:]
 size = int(size)
-rows = {}
-for line in open(raw):
-    kv = dict(p.split("=", 1) for p in line.split() if "=" in p)
-    key = (int(kv["connections"]), int(kv["inflight"]))
-    rows.setdefault(key, {}).setdefault(kv["mode"], []).append(kv)
-
-def med(rs, field):
-    vals = [float(r[field]) for r in rs if field in r]
-    return statistics.median(vals) if vals else float("nan")
-
-def errs(rs):
-    return sum(int(float(r.get("errors", 1))) + int(float(r.get("mismatched_bytes", 0))) for r in rs)
-
-def cpu_per_msg(rs):
-    vals = [float(r.get("server_cpu_s", 0)) * 1e6 / float(r["all_messages"])
-            for r in rs if float(r.get("all_messages", 0)) > 0]
-    return statistics.median(vals) if vals else float("nan")
+rows = read_runs(raw, lambda kv: (int(kv["connections"]), int(kv["inflight"])), "mode")
 
 print(f"permessage-deflate echo, {size} B JSON text messages: wsproto echo server, deflate off vs on "
       f"(default DeflateConfig: level 6, 32 KiB windows, context takeover). {duration} per run after "

@@ -70,26 +70,14 @@ for s in ${SIZES:-16 1024 65536}; do
 done
 END_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 
-python3 - "$RAW" "$START_LOAD" "$END_LOAD" "$DMA" "$DURATION" "$RUNS" "$SERVER_MEMCPY" <<'PY'
-import sys, statistics
+PYTHONPATH=$(dirname "$0") python3 - "$RAW" "$START_LOAD" "$END_LOAD" "$DMA" "$DURATION" "$RUNS" "$SERVER_MEMCPY" <<'PY'
+import sys
+from results import read_runs, errors as errs, cpu_per_msg, median
 raw, start_load, end_load, dma, duration, runs, memcpy = sys.argv[1:]
-rows = {}
-for line in open(raw):
-    kv = dict(p.split("=", 1) for p in line.split() if "=" in p)
-    key = (int(kv["size"]), int(kv["connections"]), int(kv["inflight"]))
-    rows.setdefault(key, {}).setdefault(kv["server"], []).append(kv)
+rows = read_runs(raw, lambda kv: (int(kv["size"]), int(kv["connections"]), int(kv["inflight"])), "server")
 
 def med(runs, field):
-    vals = [float(r.get(field, 0)) for r in runs]
-    return statistics.median(vals) if vals else 0.0
-
-def errs(runs):
-    return sum(int(float(r.get("errors", 1))) + int(float(r.get("mismatched_bytes", 0))) for r in runs)
-
-def cpu_per_msg(runs):
-    vals = [float(r.get("server_cpu_s", 0)) * 1e6 / float(r["all_messages"])
-            for r in runs if float(r.get("all_messages", 0)) > 0]
-    return statistics.median(vals) if vals else float("nan")
+    return median(runs, field, missing=0) if runs else 0.0
 
 def size(s):
     return f"{s // 1024} KiB" if s >= 1024 else f"{s} B"
