@@ -52,8 +52,8 @@ enum Body {
     /// sequence number then `pattern[seq % 251..]`.
     Binary { pattern: Vec<u8> },
     /// Documents of exactly `size` bytes, each with its `"seq"` digits at
-    /// offset `seq_at` (the same in all of them: the header comes first).
-    Json { docs: Vec<Vec<u8>>, seq_at: usize },
+    /// offset [`SEQ_AT`] (the same in all of them: the header comes first).
+    Json { docs: Vec<Vec<u8>> },
 }
 
 impl Payload {
@@ -70,10 +70,7 @@ impl Payload {
                 let docs = (0..count)
                     .map(|i| json_document(i as u64, size))
                     .collect::<Result<Vec<_>, _>>()?;
-                Body::Json {
-                    docs,
-                    seq_at: SEQ_AT,
-                }
+                Body::Json { docs }
             }
         };
         Ok(Payload { size, body })
@@ -99,9 +96,9 @@ impl Payload {
                 let rest = out.len() - head;
                 out[head..].copy_from_slice(&pattern[off..off + rest]);
             }
-            Body::Json { docs, seq_at } => {
+            Body::Json { docs } => {
                 out.copy_from_slice(pick(docs, seq));
-                out[*seq_at..*seq_at + SEQ_DIGITS].copy_from_slice(&seq_digits(seq));
+                out[SEQ_AT..SEQ_AT + SEQ_DIGITS].copy_from_slice(&seq_digits(seq));
             }
         }
     }
@@ -118,10 +115,10 @@ impl Payload {
                     got[..head] == seq.to_le_bytes()[..head]
                         && got[head..] == pattern[off..off + size - head]
                 }
-                Body::Json { docs, seq_at } => {
-                    let (doc, end) = (pick(docs, seq), seq_at + SEQ_DIGITS);
-                    got[..*seq_at] == doc[..*seq_at]
-                        && got[*seq_at..end] == seq_digits(seq)
+                Body::Json { docs } => {
+                    let (doc, end) = (pick(docs, seq), SEQ_AT + SEQ_DIGITS);
+                    got[..SEQ_AT] == doc[..SEQ_AT]
+                        && got[SEQ_AT..end] == seq_digits(seq)
                         && got[end..] == doc[end..]
                 }
             };
