@@ -20,8 +20,6 @@ pub struct MemStream {
     pub input: Cursor<Vec<u8>>,
     pub output: Vec<u8>,
     pub max_read: usize,
-    /// Number of `read` calls made, to prove a reader stopped early.
-    pub reads: usize,
     /// Every read request: (bytes asked for, bytes given, the length of
     /// each slice asked to fill).
     pub requests: Vec<(usize, usize, Vec<usize>)>,
@@ -33,7 +31,6 @@ impl MemStream {
             input: Cursor::new(input),
             output: Vec::new(),
             max_read: usize::MAX,
-            reads: 0,
             requests: Vec::new(),
         }
     }
@@ -54,7 +51,6 @@ impl MemStream {
 
 impl Read for MemStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.reads += 1;
         let n = buf.len().min(self.max_read);
         let got = self.input.read(&mut buf[..n])?;
         self.requests.push((buf.len(), got, vec![buf.len()]));
@@ -64,7 +60,6 @@ impl Read for MemStream {
     /// Like a socket's `readv`: fills the buffers in order, up to
     /// `max_read` bytes in all.
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.reads += 1;
         let slices: Vec<usize> = bufs.iter().map(|b| b.len()).collect();
         let (mut total, mut budget) = (0, self.max_read);
         for buf in bufs.iter_mut() {
