@@ -163,21 +163,7 @@ pub fn check_request(head: &Head<'_>) -> Result<String, &'static str> {
         [h] if !h.is_empty() => {}
         _ => return Err("Host missing, empty or repeated"),
     }
-    // A list may be split over several fields (RFC 9110 §5.3).
-    if !head
-        .values("upgrade")
-        .iter()
-        .any(|v| list_has(v, "websocket"))
-    {
-        return Err("Upgrade lacks websocket");
-    }
-    if !head
-        .values("connection")
-        .iter()
-        .any(|v| list_has(v, "upgrade"))
-    {
-        return Err("Connection lacks upgrade");
-    }
+    check_upgrade_fields(head)?;
     if head.first("sec-websocket-version") != Some(b"13") {
         return Err("version is not 13");
     }
@@ -185,6 +171,20 @@ pub fn check_request(head: &Head<'_>) -> Result<String, &'static str> {
         [k] if is_valid_key(k) => Ok(String::from_utf8_lossy(k).into_owned()),
         _ => Err("Sec-WebSocket-Key missing, repeated or not 16 bytes of base64"),
     }
+}
+
+/// `Upgrade` names websocket and `Connection` names upgrade (RFC 6455
+/// §4.1, §4.2.1), either list possibly split over several fields (RFC 9110
+/// §5.3): required of requests and responses alike.
+fn check_upgrade_fields(head: &Head<'_>) -> Result<(), &'static str> {
+    let names = |field, token| head.values(field).iter().any(|v| list_has(v, token));
+    if !names("upgrade", "websocket") {
+        return Err("Upgrade lacks websocket");
+    }
+    if !names("connection", "upgrade") {
+        return Err("Connection lacks upgrade");
+    }
+    Ok(())
 }
 
 /// RFC 6455 §4.1 client-side checks of a server's answer when no
@@ -204,21 +204,7 @@ pub fn check_response(
     if !matches!(version, b"HTTP/1.1" | b"HTTP/1.0") || status != b"101" {
         return Err("not 101");
     }
-    // A list may be split over several fields (RFC 9110 §5.3).
-    if !head
-        .values("upgrade")
-        .iter()
-        .any(|v| list_has(v, "websocket"))
-    {
-        return Err("Upgrade lacks websocket");
-    }
-    if !head
-        .values("connection")
-        .iter()
-        .any(|v| list_has(v, "upgrade"))
-    {
-        return Err("Connection lacks upgrade");
-    }
+    check_upgrade_fields(head)?;
     if head.first("sec-websocket-accept") != Some(wsproto::accept_key(key).as_bytes()) {
         return Err("wrong Sec-WebSocket-Accept");
     }
