@@ -64,6 +64,9 @@ pub struct ConnStats {
     /// frames, compressed or not) during the MEASURE phase.
     pub wire_sent: u64,
     pub wire_received: u64,
+    /// CPU time of the whole load generator while measuring, in seconds
+    /// (set once, on the total).
+    pub cpu_s: f64,
     /// Descriptions of the first errors, for the log.
     pub first_error: Option<String>,
 }
@@ -127,6 +130,7 @@ fn pump(
     let text = shared.payload.is_text();
     let mut sent_at = vec![Instant::now(); shared.inflight];
     let mut msg = vec![0u8; shared.size];
+    shared.payload.fill(0, &mut msg);
     let (mut next_send, mut next_recv) = (0u64, 0u64);
     let mut last_echo = Instant::now();
     loop {
@@ -139,7 +143,7 @@ fn pump(
         }
         let mut wrote = false;
         while next_send - next_recv < window && ws.get_ref().pending() < QUEUE_LIMIT {
-            shared.payload.fill(next_send, &mut msg);
+            shared.payload.refill(next_send, &mut msg);
             sent_at[(next_send % window) as usize] = Instant::now();
             let message = if text {
                 match std::str::from_utf8(&msg) {

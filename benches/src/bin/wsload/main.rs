@@ -16,7 +16,8 @@
 //! permessage-deflate (RFC 7692) and fails if the server declines it. The
 //! last line on stdout is machine-readable `key=value` pairs starting with
 //! `RESULT`, including the bytes that crossed the sockets while measuring
-//! (`wire_bytes_*`: TCP payload, so after compression); the exit status is
+//! (`wire_bytes_*`: TCP payload, so after compression) and the CPU time the
+//! generator itself used meanwhile (`client_cpu_*`); the exit status is
 //! 2 if there was any error or mismatch, 1 if the run could not start.
 //!
 //! Idle mode (`--idle N`): see [`idle`].
@@ -216,11 +217,14 @@ fn run_load(args: &Args) -> ExitCode {
     }
     shared.start.wait();
     std::thread::sleep(args.warmup);
+    let cpu0 = process_cpu();
     shared.phase.store(MEASURE, Ordering::Relaxed);
     let t0 = Instant::now();
     std::thread::sleep(args.duration);
     shared.phase.store(STOP, Ordering::Relaxed);
     let elapsed = t0.elapsed().as_secs_f64();
+    // The instrument's own cost: with the server's, where the CPU went.
+    total.cpu_s = process_cpu() - cpu0;
     for t in threads {
         match t.join() {
             Ok(s) => total.merge(&s),
@@ -236,6 +240,21 @@ fn run_load(args: &Args) -> ExitCode {
     } else {
         ExitCode::from(2)
     }
+}
+
+/// CPU time (user + system) this process has used so far, in seconds.
+fn process_cpu() -> f64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `usage` is a valid, writable `rusage`; `getrusage` fills it.
+    #[allow(unsafe_code)]
+    let usage = unsafe {
+        if libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) != 0 {
+            return 0.0;
+        }
+        usage.assume_init()
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
 fn report(args: &Args, opened: usize, elapsed: f64, s: &ConnStats) {
@@ -275,11 +294,13 @@ fn report(args: &Args, opened: usize, elapsed: f64, s: &ConnStats) {
         Kind::Json => "json",
     };
     let per_msg = (s.wire_sent + s.wire_received) as f64 / s.messages.max(1) as f64;
+    let cpu_us = s.cpu_s * 1e6 / s.messages.max(1) as f64;
     println!(
-        " payload={payload} deflate={} wire_bytes_sent={} wire_bytes_received={} wire_bytes_per_msg={per_msg:.1}",
+        " payload={payload} deflate={} wire_bytes_sent={} wire_bytes_received={} wire_bytes_per_msg={per_msg:.1} client_cpu_s={:.3} client_cpu_us_per_msg={cpu_us:.2}",
         u8::from(args.deflate),
         s.wire_sent,
         s.wire_received,
+        s.cpu_s,
     );
 }
 

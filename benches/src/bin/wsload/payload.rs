@@ -4,11 +4,14 @@
 //! instrument) and carry `seq`, so that a lost, duplicated, reordered or
 //! altered echo cannot go unnoticed:
 //!
-//! - `binary`: the sequence number (8 bytes, little endian) then a shifted
-//!   pseudo-random pattern. One message alone does not compress, but every
-//!   message is a shifted copy of the same pattern, so with context
-//!   takeover (RFC 7692 §7.1.1) deflate finds it in the previous ones:
-//!   not a compression benchmark.
+//! - `binary`: a fixed pseudo-random pattern with the sequence number
+//!   (8 bytes, little endian) stamped over it at the start of every
+//!   [`STAMP_EVERY`] bytes. A connection keeps its message buffer and
+//!   [`Payload::refill`] rewrites only the stamps, so the generator does not
+//!   spend a copy of every message making it; a stale or mixed-up buffer on
+//!   the server's side still shows, as an old stamp within a kibibyte of any
+//!   byte it touches. Deflate finds the pattern in the previous messages
+//!   (RFC 7692 §7.1.1 context takeover): not a compression benchmark.
 //! - `json`: a text message that looks like a chat API's JSON document
 //!   (a batch of chat messages: ids, user names, timestamps, numbers and
 //!   free text, with the same field names repeated), to measure
@@ -27,6 +30,10 @@ pub enum Kind {
     /// Text messages holding a realistic JSON document.
     Json,
 }
+
+/// A binary message carries its sequence number at every multiple of this
+/// many bytes.
+pub const STAMP_EVERY: usize = 1024;
 
 /// Digits of the `"seq"` field: enough for any `u64`.
 const SEQ_DIGITS: usize = 20;
@@ -48,8 +55,8 @@ pub struct Payload {
 
 #[derive(Debug)]
 enum Body {
-    /// `size + 256` bytes of pseudo-random data; message `seq` carries its
-    /// sequence number then `pattern[seq % 251..]`.
+    /// `size` bytes of pseudo-random data; message `seq` is this pattern
+    /// with `seq` stamped at every multiple of [`STAMP_EVERY`].
     Binary { pattern: Vec<u8> },
     /// Documents of exactly `size` bytes, each with its `"seq"` digits at
     /// offset [`SEQ_AT`] (the same in all of them: the header comes first).
@@ -61,7 +68,7 @@ impl Payload {
     pub fn new(kind: Kind, size: usize) -> Result<Payload, String> {
         let body = match kind {
             Kind::Binary => Body::Binary {
-                pattern: (0..size + 256)
+                pattern: (0..size)
                     .map(|i| ((i as u32).wrapping_mul(2_654_435_761) >> 24) as u8)
                     .collect(),
             },
@@ -90,16 +97,23 @@ impl Payload {
     pub fn fill(&self, seq: u64, out: &mut [u8]) {
         match &self.body {
             Body::Binary { pattern } => {
-                let head = out.len().min(8);
-                out[..head].copy_from_slice(&seq.to_le_bytes()[..head]);
-                let off = (seq % 251) as usize;
-                let rest = out.len() - head;
-                out[head..].copy_from_slice(&pattern[off..off + rest]);
+                out.copy_from_slice(pattern);
+                stamp(seq, out);
             }
             Body::Json { docs } => {
                 out.copy_from_slice(pick(docs, seq));
                 out[SEQ_AT..SEQ_AT + SEQ_DIGITS].copy_from_slice(&seq_digits(seq));
             }
+        }
+    }
+
+    /// Turn `out`, which holds a message written by [`Payload::fill`] or
+    /// `refill`, into message `seq`, writing only what differs between
+    /// messages (the stamps of a binary message).
+    pub fn refill(&self, seq: u64, out: &mut [u8]) {
+        match &self.body {
+            Body::Binary { .. } => stamp(seq, out),
+            Body::Json { .. } => self.fill(seq, out),
         }
     }
 
@@ -110,10 +124,13 @@ impl Payload {
         let matches = got.len() == size
             && match &self.body {
                 Body::Binary { pattern } => {
-                    let head = size.min(8);
-                    let off = (seq % 251) as usize;
-                    got[..head] == seq.to_le_bytes()[..head]
-                        && got[head..] == pattern[off..off + size - head]
+                    let stamp = seq.to_le_bytes();
+                    got.chunks(STAMP_EVERY)
+                        .zip(pattern.chunks(STAMP_EVERY))
+                        .all(|(g, p)| {
+                            let head = g.len().min(stamp.len());
+                            g[..head] == stamp[..head] && g[head..] == p[head..]
+                        })
                 }
                 Body::Json { docs } => {
                     let (doc, end) = (pick(docs, seq), SEQ_AT + SEQ_DIGITS);
@@ -130,6 +147,16 @@ impl Payload {
         self.fill(seq, &mut expected);
         let differing = got.iter().zip(&expected).filter(|(a, b)| a != b).count();
         (differing + got.len().abs_diff(size)) as u64
+    }
+}
+
+/// Write `seq` (little endian, cut short at the end) at every multiple of
+/// [`STAMP_EVERY`] in `out`.
+fn stamp(seq: u64, out: &mut [u8]) {
+    let bytes = seq.to_le_bytes();
+    for chunk in out.chunks_mut(STAMP_EVERY) {
+        let head = chunk.len().min(bytes.len());
+        chunk[..head].copy_from_slice(&bytes[..head]);
     }
 }
 
@@ -400,6 +427,37 @@ mod tests {
             bad[600] ^= 1;
             assert_eq!(p.mismatched(5, &bad), 1);
             assert_eq!(p.mismatched(5, &msg[..1000]), 24);
+            // refill over an earlier message gives the same bytes as fill.
+            let mut again = msg.clone();
+            p.refill(1 << 40, &mut again);
+            let mut fresh = vec![0; 1024];
+            p.fill(1 << 40, &mut fresh);
+            assert_eq!(again, fresh);
+            assert_eq!(p.mismatched(1 << 40, &again), 0);
+        }
+    }
+
+    #[test]
+    fn a_stale_stretch_inside_a_binary_echo_is_caught() {
+        let size = 64 * 1024;
+        let p = Payload::new(Kind::Binary, size).unwrap();
+        let (mut old, mut new) = (vec![0; size], vec![0; size]);
+        p.fill(41, &mut old);
+        p.fill(42, &mut new);
+        // A server that handed back 1 KiB (any aligned or unaligned 1 KiB)
+        // of the previous message's buffer is caught.
+        for at in [0, 1, 3000, size - STAMP_EVERY] {
+            let mut echo = new.clone();
+            echo[at..at + STAMP_EVERY].copy_from_slice(&old[at..at + STAMP_EVERY]);
+            assert!(p.mismatched(42, &echo) > 0, "stale bytes at {at}");
+        }
+        // Sizes that are not a multiple of the stamp spacing, and tiny ones.
+        for size in [1, 7, 8, 9, 1025, 2047] {
+            let p = Payload::new(Kind::Binary, size).unwrap();
+            let mut msg = vec![0; size];
+            p.fill(3, &mut msg);
+            assert_eq!(p.mismatched(3, &msg), 0, "size {size}");
+            assert!(p.mismatched(4, &msg) > 0, "size {size}");
         }
     }
 }
