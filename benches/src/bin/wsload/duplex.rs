@@ -151,6 +151,18 @@ impl Read for Duplex {
         self.wire_received += n as u64;
         Ok(n)
     }
+
+    /// One `readv`, like the socket's: wsproto reads the rest of a large
+    /// payload and the next frame's header together (the default
+    /// `read_vectored` would fill only the first buffer).
+    fn read_vectored(&mut self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+        if self.pending() > 0 {
+            self.wait_readable()?;
+        }
+        let n = self.stream.read_vectored(bufs)?;
+        self.wire_received += n as u64;
+        Ok(n)
+    }
 }
 
 impl Write for Duplex {
