@@ -57,12 +57,14 @@ start_server() {
   printf -v "PORT_$key" '%s' "$port"
 }
 
-# CPU time (user + system, in clock ticks) a process has used so far.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# CPU time a process has used so far, in clock ticks: "USER SYSTEM".
+cpu_ticks() { awk '{ print $14, $15 }' "/proc/$1/stat"; }
 
 # load_run KEY LABEL WSLOAD_ARGS...: one wsload run against server KEY with
-# the load generator's memcpy tunable; appends "LABEL RESULT ... server_cpu_s=S"
-# to $RAW (and stderr). A failed run is recorded as an error, not fatal.
+# the load generator's memcpy tunable; appends "LABEL RESULT ... server_cpu_s=S
+# server_user_s=U server_sys_s=K" (the server's CPU time during the run: all,
+# in user space, in the kernel) to $RAW (and stderr). A failed run is
+# recorded as an error, not fatal.
 load_run() {
   local key=$1 label=$2 port_var="PORT_$1" pid_var="PID_$1" line status=0 t0 t1
   shift 2
@@ -71,6 +73,8 @@ load_run() {
            --duration "$DURATION" --warmup "$WARMUP" 2>>"$OUT/wsload.err" | tail -n 1) || status=$?
   t1=$(cpu_ticks "${!pid_var}")
   [[ $line == RESULT* ]] || line="RESULT msgs_per_s=0 errors=1 failed_status=$status"
-  line="$line server_cpu_s=$(awk -v a="$t0" -v b="$t1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }')"
+  line="$line $(awk -v a="$t0" -v b="$t1" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+    split(a, x, " "); split(b, y, " "); u = (y[1] - x[1]) / hz; k = (y[2] - x[2]) / hz
+    printf "server_cpu_s=%.2f server_user_s=%.2f server_sys_s=%.2f", u + k, u, k }')"
   echo "$label $line" | tee -a "$RAW" >&2
 }

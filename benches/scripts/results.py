@@ -28,8 +28,10 @@ def errors(runs):
     return sum(int(float(r.get("errors", 1))) + int(float(r.get("mismatched_bytes", 0))) for r in runs)
 
 
-def cpu_per_msg(runs):
-    """Median server CPU µs per echoed message (whole run, warm-up included)."""
-    vals = [float(r.get("server_cpu_s", 0)) * 1e6 / float(r["all_messages"])
+def cpu_per_msg(runs, field="server_cpu_s"):
+    """Median server CPU µs per echoed message (whole run, warm-up
+    included): all of it, or with `field` server_user_s / server_sys_s the
+    part spent in user space / in the kernel."""
+    vals = [float(r.get(field, 0)) * 1e6 / float(r["all_messages"])
             for r in runs if float(r.get("all_messages", 0)) > 0]
     return statistics.median(vals) if vals else float("nan")
