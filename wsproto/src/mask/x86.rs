@@ -12,7 +12,10 @@
 //!    store, so its bytes are XORed once and every later access is aligned
 //!    (unaligned stores that straddle cache lines are what make unaligned
 //!    starts slow). Shorter buffers use unaligned vectors throughout.
-//! 2. Four vectors per iteration, then one at a time.
+//! 2. Four vectors per iteration (read as one `[vector; 4]`, so all four
+//!    loads are issued before the first store: written as four separate
+//!    load/store pairs, LLVM interleaved them, which ran ~5 % slower on
+//!    64 KiB buffers that live in L2), then one at a time.
 //! 3. The tail, under `W` bytes, goes to a 16-byte vector (AVX2 kernel) and
 //!    then, under 16 bytes, to the portable words.
 //!
@@ -92,9 +95,11 @@ unsafe fn xor_avx2(buf: &mut [u8], mask: [u8; 4]) {
     if len >= W {
         // SAFETY: the head accesses `W` bytes at `p` and at `p + head` with
         // `head < W` and `2 * W <= ALIGN_FROM <= len`; every later access is
-        // `W` bytes at `p + i` with `i + W <= len` checked just before. All
-        // stay inside `buf`, which we borrow mutably; `loadu`/`storeu` accept
-        // any alignment. AVX2 is enabled by the caller's contract.
+        // `4 * W` or `W` bytes at `p + i` with `i + 4 * W <= len` or
+        // `i + W <= len` checked just before. All stay inside `buf`, which we
+        // borrow mutably; `read_unaligned`/`write_unaligned` and
+        // `loadu`/`storeu` accept any alignment. AVX2 is enabled by the
+        // caller's contract.
         unsafe {
             let head = to_boundary(p, W);
             if head != 0 && len >= ALIGN_FROM {
@@ -110,16 +115,16 @@ unsafe fn xor_avx2(buf: &mut [u8], mask: [u8; 4]) {
                 i = head + W;
             }
             let m = _mm256_set1_epi32(i32::from_ne_bytes(mask));
+            let mut a = p.add(i).cast::<[__m256i; 4]>();
             while i + 4 * W <= len {
-                let a = p.add(i).cast::<__m256i>();
-                let v0 = _mm256_loadu_si256(a);
-                let v1 = _mm256_loadu_si256(a.add(1));
-                let v2 = _mm256_loadu_si256(a.add(2));
-                let v3 = _mm256_loadu_si256(a.add(3));
-                _mm256_storeu_si256(a, _mm256_xor_si256(v0, m));
-                _mm256_storeu_si256(a.add(1), _mm256_xor_si256(v1, m));
-                _mm256_storeu_si256(a.add(2), _mm256_xor_si256(v2, m));
-                _mm256_storeu_si256(a.add(3), _mm256_xor_si256(v3, m));
+                let v = a.read_unaligned();
+                a.write_unaligned([
+                    _mm256_xor_si256(v[0], m),
+                    _mm256_xor_si256(v[1], m),
+                    _mm256_xor_si256(v[2], m),
+                    _mm256_xor_si256(v[3], m),
+                ]);
+                a = a.add(1);
                 i += 4 * W;
             }
             while i + W <= len {
@@ -157,9 +162,11 @@ unsafe fn xor_sse2(buf: &mut [u8], mask: [u8; 4]) {
     if len >= W {
         // SAFETY: the head accesses `W` bytes at `p` and at `p + head` with
         // `head < W` and `2 * W <= ALIGN_FROM <= len`; every later access is
-        // `W` bytes at `p + i` with `i + W <= len` checked just before. All
-        // stay inside `buf`, which we borrow mutably; `loadu`/`storeu` accept
-        // any alignment. SSE2 is enabled by the caller's contract.
+        // `4 * W` or `W` bytes at `p + i` with `i + 4 * W <= len` or
+        // `i + W <= len` checked just before. All stay inside `buf`, which we
+        // borrow mutably; `read_unaligned`/`write_unaligned` and
+        // `loadu`/`storeu` accept any alignment. SSE2 is enabled by the
+        // caller's contract.
         unsafe {
             let head = to_boundary(p, W);
             if head != 0 && len >= ALIGN_FROM {
@@ -175,16 +182,16 @@ unsafe fn xor_sse2(buf: &mut [u8], mask: [u8; 4]) {
                 i = head + W;
             }
             let m = _mm_set1_epi32(i32::from_ne_bytes(mask));
+            let mut a = p.add(i).cast::<[__m128i; 4]>();
             while i + 4 * W <= len {
-                let a = p.add(i).cast::<__m128i>();
-                let v0 = _mm_loadu_si128(a);
-                let v1 = _mm_loadu_si128(a.add(1));
-                let v2 = _mm_loadu_si128(a.add(2));
-                let v3 = _mm_loadu_si128(a.add(3));
-                _mm_storeu_si128(a, _mm_xor_si128(v0, m));
-                _mm_storeu_si128(a.add(1), _mm_xor_si128(v1, m));
-                _mm_storeu_si128(a.add(2), _mm_xor_si128(v2, m));
-                _mm_storeu_si128(a.add(3), _mm_xor_si128(v3, m));
+                let v = a.read_unaligned();
+                a.write_unaligned([
+                    _mm_xor_si128(v[0], m),
+                    _mm_xor_si128(v[1], m),
+                    _mm_xor_si128(v[2], m),
+                    _mm_xor_si128(v[3], m),
+                ]);
+                a = a.add(1);
                 i += 4 * W;
             }
             while i + W <= len {
