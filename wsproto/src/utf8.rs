@@ -18,8 +18,7 @@ impl Utf8Validator {
     /// Validate the bytes appended to `buf` since the last call.
     ///
     /// An incomplete character at the end is fine as long as it is a valid
-    /// prefix of one; `std::str::from_utf8` reports exactly that case with
-    /// `error_len() == None`.
+    /// prefix of one; [`check`] tells that case from an impossible byte.
     pub(crate) fn feed(&mut self, buf: &[u8]) -> Result<()> {
         let rest = buf.get(self.valid_up_to..).unwrap_or_default();
         match check(rest) {
