@@ -38,10 +38,9 @@
 //! `cargo bench -p benches --bench utf8`, then
 //! `python3 benches/summarize.py --only utf8_` for the table.
 
-use std::hint::black_box;
-use std::io::{self, Read, Write};
-
+use benches::MemStream;
 use criterion::{BenchmarkId, Criterion, Throughput};
+use std::hint::black_box;
 use wsproto::{Config, Header, MessageRef, OpCode, Role, WebSocket, MAX_HEADER_LEN};
 
 /// Payload bytes read per iteration for messages smaller than this: 16 B
@@ -119,55 +118,21 @@ fn wire(opcode: OpCode, payload: &[u8], count: usize, fragments: usize) -> Vec<u
     wire
 }
 
-/// A `Read + Write` stream that replays the same bytes each time it is
-/// rewound, and drops what is written: one `WebSocket` (with its buffers
-/// already grown) serves every iteration, so the figures hold no allocation
-/// or page fault of a fresh connection.
-struct Replay<'a> {
-    input: &'a [u8],
-    pos: usize,
-}
-
-impl Read for Replay<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let rest = self.input.get(self.pos..).unwrap_or_default();
-        let n = rest.len().min(buf.len());
-        buf[..n].copy_from_slice(&rest[..n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
-impl Write for Replay<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// A client-role connection over `wire` (unmasked frames: no cipher).
-fn connection(wire: &[u8]) -> WebSocket<Replay<'_>> {
+/// One `WebSocket` serves every iteration (rewound each time), so the
+/// figures hold no allocation or page fault of a fresh connection.
+fn connection(wire: &[u8]) -> WebSocket<MemStream<'_>> {
     let config = Config {
         deflate: None,
         ..Config::default()
     };
-    WebSocket::from_raw_socket(
-        Replay {
-            input: wire,
-            pos: 0,
-        },
-        Role::Client,
-        &config,
-    )
+    WebSocket::from_raw_socket(MemStream::new(wire), Role::Client, &config)
 }
 
 /// Read the `count` messages of `wire` once; check (outside the timings)
 /// that each is `payload` with the expected type.
-fn read_all(ws: &mut WebSocket<Replay<'_>>, count: usize, text: bool, payload: Option<&[u8]>) {
-    ws.get_mut().pos = 0;
+fn read_all(ws: &mut WebSocket<MemStream<'_>>, count: usize, text: bool, payload: Option<&[u8]>) {
+    ws.get_mut().rewind();
     for _ in 0..count {
         match (ws.read_ref(), text) {
             (Ok(MessageRef::Text(s)), true) => {
@@ -185,7 +150,7 @@ fn read_all(ws: &mut WebSocket<Replay<'_>>, count: usize, text: bool, payload: O
             (other, _) => panic!("{other:?}"),
         }
     }
-    assert_eq!(ws.get_ref().pos, ws.get_ref().input.len(), "all read");
+    assert_eq!(ws.get_ref().remaining(), 0, "all read");
 }
 
 /// Validate `$payload` the way wsproto's `Utf8Validator::feed` does when it

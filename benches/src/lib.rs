@@ -160,9 +160,13 @@ impl AlignedBuf {
 
 /// A `Read + Write` stream over bytes in memory: reads come from `input`,
 /// writes are counted and dropped. Lets the benchmarks time the protocol
-/// code without the kernel's sockets.
+/// code without the kernel's sockets; [`MemStream::rewind`] replays the
+/// same input, so one connection (its buffers already grown) can serve
+/// every iteration.
 pub struct MemStream<'a> {
     input: &'a [u8],
+    /// How much of `input` has been read.
+    pos: usize,
     /// Bytes written so far.
     pub written: usize,
 }
@@ -170,13 +174,29 @@ pub struct MemStream<'a> {
 impl<'a> MemStream<'a> {
     /// A stream that will read `input`, then end.
     pub fn new(input: &'a [u8]) -> MemStream<'a> {
-        MemStream { input, written: 0 }
+        MemStream {
+            input,
+            pos: 0,
+            written: 0,
+        }
+    }
+
+    /// Read `input` again from its start.
+    pub fn rewind(&mut self) {
+        self.pos = 0;
+    }
+
+    /// Bytes of `input` not read yet.
+    pub fn remaining(&self) -> usize {
+        self.input.len() - self.pos
     }
 }
 
 impl Read for MemStream<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.input.read(buf)
+        let n = (&self.input[self.pos..]).read(buf)?;
+        self.pos += n;
+        Ok(n)
     }
 }
 
