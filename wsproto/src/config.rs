@@ -35,6 +35,11 @@ pub struct Config {
     /// a busy one takes many small frames per system call. Payloads that do
     /// not fit are read straight into the message.
     pub read_buffer_size: usize,
+    /// Most unsent bytes queued before `write` refuses a message with
+    /// [`Error::WriteBufferFull`](crate::Error::WriteBufferFull) (default
+    /// 1 MiB). One message is always accepted onto a queue under the limit,
+    /// so at most this plus one message plus one pong wait in memory.
+    pub max_write_buffer_size: usize,
     /// Largest HTTP head accepted during the opening handshake (default 8 KiB).
     pub max_head_size: usize,
     /// Most header fields accepted during the opening handshake (default 100).
@@ -51,6 +56,7 @@ impl Default for Config {
             max_frame_size: 16 << 20,
             max_message_size: 64 << 20,
             read_buffer_size: 64 * 1024,
+            max_write_buffer_size: 1 << 20,
             max_head_size: 8 * 1024,
             max_headers: 100,
             #[cfg(feature = "deflate")]

@@ -30,6 +30,18 @@ pub enum Error {
     #[error("cannot send: this side already sent a Close frame")]
     AlreadyClosed,
 
+    /// `write` refused the message, which was not queued: more than
+    /// `Config::max_write_buffer_size` bytes are waiting for the stream.
+    /// Flush when the stream is writable, then send the message again.
+    #[error("write buffer full: more than max_write_buffer_size bytes wait for the stream; flush when it is writable, then send again")]
+    WriteBufferFull,
+
+    /// An earlier I/O error (other than a time-out) failed this connection:
+    /// the stream may end in part of a frame, so nothing more is read from
+    /// or written to it.
+    #[error("the connection failed after an I/O error; it can no longer be used")]
+    StreamFailed,
+
     /// The peer closed the TCP stream without a close handshake
     /// (RFC 6455 §7.1.5: close code 1006, never sent on the wire).
     #[error("the peer closed the TCP connection without a WebSocket close handshake")]

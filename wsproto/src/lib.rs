@@ -53,6 +53,7 @@
 
 mod close;
 mod config;
+mod core;
 #[cfg(feature = "deflate")]
 pub mod deflate;
 mod error;
@@ -61,6 +62,7 @@ pub mod handshake;
 mod header;
 mod mask;
 mod message;
+mod outbox;
 mod payload;
 mod reader;
 mod split;
@@ -80,5 +82,5 @@ pub use handshake::{accept_key, generate_key, Response};
 pub use header::{read_header, Header, OpCode, Parsed, MAX_HEADER_LEN};
 pub use mask::{apply_mask, apply_mask_naive, mask_frame_in_place, random_mask};
 pub use message::{Message, MessageRef};
-pub use split::{WsReader, WsWriter};
+pub use split::{SplitStream, WsReader, WsWriter};
 pub use websocket::WebSocket;
