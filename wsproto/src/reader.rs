@@ -258,8 +258,16 @@ impl Reader {
                 limit: self.max_frame_size,
             });
         }
+        // A compressed frame's length says nothing about the message the
+        // application receives: its limit is checked on the inflated bytes
+        // as they grow (`Inflater::inflate`), and the compressed frame
+        // itself is bounded by `max_frame_size` above.
+        let compressed = match h.opcode {
+            OpCode::Continuation => self.compressed,
+            _ => h.rsv1,
+        };
         let total = self.message.len() as u64 + h.len;
-        if total > self.max_message_size as u64 {
+        if !compressed && total > self.max_message_size as u64 {
             return Err(Error::MessageTooBig {
                 size: total,
                 limit: self.max_message_size,
