@@ -54,8 +54,7 @@
 mod close;
 mod config;
 mod core;
-#[cfg(feature = "deflate")]
-pub mod deflate;
+mod deflate;
 mod error;
 mod frame;
 pub mod handshake;
@@ -65,6 +64,7 @@ mod message;
 mod outbox;
 mod payload;
 mod reader;
+mod role;
 mod split;
 mod utf8;
 mod websocket;

@@ -1,43 +1,4 @@
-//! Reading and writing from two threads.
-//!
-//! The tutorial this project grew from asks how to make `WriteFrame` safe
-//! without wrapping every read in a mutex. The answer: give each direction
-//! its own owner. A stream that can be split ([`SplitStream`]: a
-//! `TcpStream` is cloned with `try_clone`) gives its read half to a
-//! [`WsReader`] and its write half to a [`WsWriter`]. The reader never
-//! takes a lock while it reads.
-//!
-//! The protocol still obliges the reading side to send frames: a pong for
-//! every ping (RFC 6455 §5.5.2), the echo of a Close (§5.5.1), a Close that
-//! fails the connection (§7.1.7). [`WsReader::read`] hands these to the
-//! writing half itself, through a one-entry slot the halves share (a newer
-//! ping replaces an older unanswered one, as §5.5.3 allows, so the latest
-//! ping is always answered): if no write is in progress the reader writes
-//! them out at once; otherwise the write in progress sends them when it
-//! ends. Frames never interleave, because the writing state sits behind one
-//! lock that is held only by whoever is writing; the reader only ever
-//! *tries* that lock, so it never waits behind a blocked writer.
-//!
-//! ```no_run
-//! use wsproto::{Message, Error};
-//! # fn main() -> wsproto::Result<()> {
-//! let (ws, _) = wsproto::connect("ws://127.0.0.1:8000/?user=ann")?;
-//! let (mut reader, mut writer) = ws.split()?;
-//! let writer_thread = std::thread::spawn(move || -> wsproto::Result<()> {
-//!     writer.send(Message::text("hello"))?;
-//!     Ok(())
-//! });
-//! loop {
-//!     match reader.read() {
-//!         Ok(Message::Text(t)) => println!("{t}"),
-//!         Ok(_) => {} // pings and closes are answered by the library
-//!         Err(Error::ConnectionClosed) => break,
-//!         Err(e) => return Err(e),
-//!     }
-//! }
-//! writer_thread.join().ok();
-//! # Ok(()) }
-//! ```
+//! Reading and writing from two threads: [`WebSocket::split`] and its halves.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -154,7 +115,7 @@ impl<W: Write> Shared<W> {
     }
 }
 
-/// The reading half of a split connection. See the [module docs](self).
+/// The reading half of a split connection. See [`WebSocket::split`].
 #[derive(Debug)]
 pub struct WsReader<S: SplitStream = TcpStream> {
     stream: S::ReadHalf,
@@ -163,7 +124,7 @@ pub struct WsReader<S: SplitStream = TcpStream> {
     shared: Arc<Shared<S::WriteHalf>>,
 }
 
-/// The writing half of a split connection. See the [module docs](self).
+/// The writing half of a split connection. See [`WebSocket::split`].
 #[derive(Debug)]
 pub struct WsWriter<S: SplitStream = TcpStream> {
     shared: Arc<Shared<S::WriteHalf>>,
@@ -172,6 +133,45 @@ pub struct WsWriter<S: SplitStream = TcpStream> {
 impl<S: SplitStream> WebSocket<S> {
     /// Split into a reader and a writer that can live on different
     /// threads. Frames already queued stay queued in the writer.
+    ///
+    /// The tutorial this project grew from asks how to make `WriteFrame` safe
+    /// without wrapping every read in a mutex. The answer: give each direction
+    /// its own owner. A stream that can be split ([`SplitStream`]: a
+    /// `TcpStream` is cloned with `try_clone`) gives its read half to a
+    /// [`WsReader`] and its write half to a [`WsWriter`]. The reader never
+    /// takes a lock while it reads.
+    ///
+    /// The protocol still obliges the reading side to send frames: a pong for
+    /// every ping (RFC 6455 §5.5.2), the echo of a Close (§5.5.1), a Close that
+    /// fails the connection (§7.1.7). [`WsReader::read`] hands these to the
+    /// writing half itself, through a one-entry slot the halves share (a newer
+    /// ping replaces an older unanswered one, as §5.5.3 allows, so the latest
+    /// ping is always answered): if no write is in progress the reader writes
+    /// them out at once; otherwise the write in progress sends them when it
+    /// ends. Frames never interleave, because the writing state sits behind one
+    /// lock that is held only by whoever is writing; the reader only ever
+    /// *tries* that lock, so it never waits behind a blocked writer.
+    ///
+    /// ```no_run
+    /// use wsproto::{Message, Error};
+    /// # fn main() -> wsproto::Result<()> {
+    /// let (ws, _) = wsproto::connect("ws://127.0.0.1:8000/?user=ann")?;
+    /// let (mut reader, mut writer) = ws.split()?;
+    /// let writer_thread = std::thread::spawn(move || -> wsproto::Result<()> {
+    ///     writer.send(Message::text("hello"))?;
+    ///     Ok(())
+    /// });
+    /// loop {
+    ///     match reader.read() {
+    ///         Ok(Message::Text(t)) => println!("{t}"),
+    ///         Ok(_) => {} // pings and closes are answered by the library
+    ///         Err(Error::ConnectionClosed) => break,
+    ///         Err(e) => return Err(e),
+    ///     }
+    /// }
+    /// writer_thread.join().ok();
+    /// # Ok(()) }
+    /// ```
     pub fn split(self) -> Result<(WsReader<S>, WsWriter<S>)> {
         let parts = self.into_parts();
         let (read, write) = parts.stream.split_stream()?;
@@ -200,7 +200,7 @@ impl<S: SplitStream> WsReader<S> {
     /// Read the next message, as [`WebSocket::read`] does: pings are
     /// answered, a Close is echoed and a protocol violation fails the
     /// connection with its close code, all through the writing half (see
-    /// the [module docs](self)); the Ping or Close is still returned, for
+    /// [`WebSocket::split`]); the Ping or Close is still returned, for
     /// information. After a Close or a failure, returns
     /// [`Error::ConnectionClosed`].
     pub fn read(&mut self) -> Result<Message> {

@@ -13,6 +13,7 @@ use std::io::{self, Write};
 
 use crate::config::{Config, Role};
 use crate::core::{ControlPayload, Reply};
+use crate::deflate::Deflater;
 use crate::error::{Error, Result};
 use crate::header::{Header, OpCode, MAX_HEADER_LEN};
 use crate::mask::{apply_mask, random_mask};
@@ -37,10 +38,8 @@ pub(crate) struct Writer {
     /// The pong owed for the latest ping, not yet queued.
     pong: Option<ControlPayload>,
     /// permessage-deflate compressor and the smallest message worth compressing.
-    #[cfg(feature = "deflate")]
-    deflate: Option<(crate::deflate::codec::Deflater, usize)>,
+    deflate: Option<(Deflater, usize)>,
     /// Reused output buffer of the compressor.
-    #[cfg(feature = "deflate")]
     compressed: Vec<u8>,
 }
 
@@ -51,20 +50,14 @@ impl Writer {
             outbox: Outbox::default(),
             max_buffer: config.max_write_buffer_size,
             pong: None,
-            #[cfg(feature = "deflate")]
             deflate: None,
-            #[cfg(feature = "deflate")]
             compressed: Vec::new(),
         }
     }
 
     /// Compress data messages of at least `min_size` bytes from now on.
-    #[cfg(feature = "deflate")]
-    pub(crate) fn set_deflater(
-        &mut self,
-        deflater: crate::deflate::codec::Deflater,
-        min_size: usize,
-    ) {
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    pub(crate) fn set_deflater(&mut self, deflater: Deflater, min_size: usize) {
         self.deflate = Some((deflater, min_size));
     }
 
@@ -109,7 +102,6 @@ impl Writer {
             }
         }
         self.queue_pong(false);
-        #[cfg(feature = "deflate")]
         if let Some((deflater, min_size)) = &mut self.deflate {
             if !opcode.is_control() && payload.len() >= *min_size {
                 let mut compressed = std::mem::take(&mut self.compressed);

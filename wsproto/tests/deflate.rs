@@ -255,7 +255,10 @@ fn an_incompressible_message_just_under_the_limit_is_accepted() {
     let mut sender = socket(Role::Client, Vec::new(), false);
     sender.send(Message::Binary(data.clone())).unwrap();
     let wire = sender.get_ref().output.clone();
-    assert!(wire.len() > 9_998 + 8, "the frame is larger than the message");
+    assert!(
+        wire.len() > 9_998 + 8,
+        "the frame is larger than the message"
+    );
     let config = Config {
         max_message_size: 10_000,
         ..Config::default()
