@@ -245,6 +245,11 @@ fn percent_decode(s: &str) -> Option<String> {
 /// Returns the request and the bytes read after its head (a pipelined
 /// first frame, or an HTTP body), which must be handed on, e.g. to
 /// [`upgrade`].
+///
+/// This blocks: on `WouldBlock` or `TimedOut` it returns [`Error::Io`] and
+/// the bytes read so far are lost, so do not call it again on the same
+/// stream (the rest of the head would be garbage); use [`ServerHandshake`]
+/// on non-blocking streams.
 pub fn read_request<R: Read + ?Sized>(
     stream: &mut R,
     config: &Config,
