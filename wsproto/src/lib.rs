@@ -19,7 +19,10 @@
 //!
 //! The opening handshake lives in [`handshake`]: [`accept`] /
 //! [`accept_with`] on the server, [`connect`] / [`client_handshake`] on the
-//! client.
+//! client; [`ServerHandshake`] / [`ClientHandshake`] are the same
+//! handshakes as resumable state machines for non-blocking streams, and
+//! [`accept_with_deadline`] / [`ClientRequest::handshake_timeout`] bound
+//! them in time.
 //!
 //! ```no_run
 //! use std::net::TcpListener;
@@ -76,9 +79,13 @@ pub use config::{Config, Role};
 pub use deflate::{DeflateConfig, DeflateParams};
 pub use error::{Error, Result};
 pub use frame::{read_frame, write_frame, Frame};
-pub use handshake::client::{client_handshake, connect, connect_with, ClientRequest, WsUrl};
-pub use handshake::server::{accept, accept_with, Accept, Request};
-pub use handshake::{accept_key, generate_key, Response};
+pub use handshake::client::{
+    client_handshake, connect, connect_with, ClientHandshake, ClientRequest, WsUrl,
+};
+pub use handshake::server::{
+    accept, accept_with, accept_with_deadline, Accept, Request, ServerHandshake,
+};
+pub use handshake::{accept_key, generate_key, HandshakeError, Response, SetTimeouts};
 pub use header::{read_header, Header, OpCode, Parsed, MAX_HEADER_LEN};
 pub use mask::{apply_mask, apply_mask_naive, mask_frame_in_place, random_mask};
 pub use message::{Message, MessageRef};
