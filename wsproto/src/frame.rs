@@ -54,10 +54,15 @@ impl Frame {
         Frame::new(OpCode::Pong, data.into())
     }
 
-    /// A Close frame with `code` and `reason` (reason cut to fit 125 bytes).
+    /// A Close frame with `code` and `reason` (RFC 6455 §5.5.1), the reason
+    /// kept as given: like [`Frame::ping`], the frame is only valid if its
+    /// payload fits in 125 bytes, i.e. a reason of at most
+    /// [`CloseFrame::MAX_REASON`] bytes (§5.5). This level writes what it is
+    /// given; build the reason with [`CloseFrame::truncated`] to cut it.
     pub fn close(code: CloseCode, reason: &str) -> Frame {
-        let mut payload = Vec::with_capacity(2 + reason.len().min(CloseFrame::MAX_REASON));
-        CloseFrame::new(code, reason).encode_into(&mut payload);
+        let body = CloseFrame::new(code, reason);
+        let mut payload = Vec::with_capacity(body.encoded_len());
+        body.encode_into(&mut payload);
         Frame::new(OpCode::Close, payload)
     }
 
@@ -232,6 +237,10 @@ mod tests {
         let f = Frame::close(CloseCode::Other(4001), "logged in elsewhere");
         assert_eq!(&f.payload[..2], &[0x0f, 0xa1]);
         assert_eq!(&f.payload[2..], b"logged in elsewhere");
+        // No silent cut at this level either.
+        let f = Frame::close(CloseCode::Normal, &"x".repeat(200));
+        assert_eq!(f.payload.len(), 202);
+        assert_eq!(f.header.len, 202);
     }
 
     fn arb_frame() -> impl Strategy<Value = Frame> {
