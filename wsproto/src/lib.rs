@@ -73,12 +73,12 @@ pub use config::{Config, Role};
 #[cfg(feature = "deflate")]
 pub use deflate::{DeflateConfig, DeflateParams};
 pub use error::{Error, Result};
-pub use frame::{read_frame, write_frame, Frame};
+pub use frame::{mask_frame_in_place, read_frame, write_frame, Frame};
 pub use handshake::client::{client_handshake, connect, connect_with, ClientRequest, WsUrl};
 pub use handshake::server::{accept, accept_with, Accept, Request};
 pub use handshake::{accept_key, generate_key, Response};
 pub use header::{read_header, Header, OpCode, Parsed, MAX_HEADER_LEN};
-pub use mask::{apply_mask, apply_mask_naive, mask_frame_in_place, random_mask};
+pub use mask::{apply_mask, apply_mask_naive, random_mask};
 pub use message::{Message, MessageRef};
 pub use split::{WsReader, WsWriter};
 pub use websocket::WebSocket;
