@@ -187,7 +187,7 @@ fn stalled_reader_is_dropped_with_1008_and_others_get_everything() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut sent = 0;
     let mut dropped_at = None;
-    while sent < MAX && dropped_at.map_or(true, |at| sent < at + AFTER_DROP) {
+    while sent < MAX && dropped_at.is_none_or(|at| sent < at + AFTER_DROP) {
         // Keep bob at most 8 messages behind so that only the stalled
         // client can fill its queue of 16.
         while received.load(Ordering::SeqCst) + 8 < sent {

@@ -148,7 +148,7 @@ mod tests {
     impl Write for Choppy {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
             self.calls += 1;
-            if self.calls % 2 == 0 {
+            if self.calls.is_multiple_of(2) {
                 return Err(self.kind.into());
             }
             let n = buf.len().min(self.chunk);

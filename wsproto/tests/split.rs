@@ -48,7 +48,7 @@ fn pair() -> (WebSocket<TcpStream>, WebSocket<TcpStream>) {
 /// (0 to ~800 bytes), each carrying its index so order is checked too.
 fn message(tag: char, i: usize) -> Message {
     let pad = (i * 37) % 800;
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         Message::text(format!("{tag}{i}:{}", "é".repeat(pad / 2)))
     } else {
         let mut b = (i as u64).to_be_bytes().to_vec();
