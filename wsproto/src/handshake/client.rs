@@ -410,8 +410,8 @@ pub fn client_handshake<S: Read + Write>(
 ///
 /// ```no_run
 /// use std::net::TcpStream;
-/// use wsproto::handshake::client::ClientHandshake;
-/// use wsproto::handshake::HandshakeError;
+/// use wsproto::ClientHandshake;
+/// use wsproto::HandshakeError;
 /// # fn main() -> wsproto::Result<()> {
 /// let request = wsproto::ClientRequest::new("ws://127.0.0.1:9001/")?;
 /// let stream = TcpStream::connect("127.0.0.1:9001")?;
