@@ -2,9 +2,9 @@
 # Interop tests of wsproto against two independent WebSocket implementations:
 # Python `websockets` and Node `ws`, in both directions:
 #
-#   python server  x wsproto client   (interop/python/echo_server.py  + echo_client example)
+#   python server  x wsproto client   (interop/python/echo_server.py  + echo_client binary)
 #   wsproto server x python client    (autobahn_server example + interop/python/client_test.py)
-#   node server    x wsproto client   (interop/node/echo_server.mjs   + echo_client example)
+#   node server    x wsproto client   (interop/node/echo_server.mjs   + echo_client binary)
 #   wsproto server x node client      (autobahn_server example + interop/node/client_test.mjs)
 #
 # 19 combinations: these four with compression off on the Python/Node side;
@@ -92,13 +92,13 @@ fi
 
 # ---- build the wsproto side -------------------------------------------------
 
-(cd "$ROOT" && cargo build --release --quiet -p wsproto \
-    --example echo_client --example autobahn_server \
+(cd "$ROOT" && cargo build --release --quiet -p wsproto --example autobahn_server \
+    && cargo build --release --quiet -p interop --bin echo_client \
     && cargo build --release --quiet -p chatserv --bin chatserv) || die "cargo build failed"
 TARGET_DIR="$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps \
     | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')" \
     || die "cannot find the cargo target directory"
-ECHO_CLIENT="$TARGET_DIR/release/examples/echo_client"
+ECHO_CLIENT="$TARGET_DIR/release/echo_client"
 WSPROTO_SERVER="$TARGET_DIR/release/examples/autobahn_server"
 CHATSERV="$TARGET_DIR/release/chatserv"
 [ -x "$ECHO_CLIENT" ] && [ -x "$WSPROTO_SERVER" ] && [ -x "$CHATSERV" ] \

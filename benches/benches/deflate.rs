@@ -8,8 +8,8 @@ use std::hint::black_box;
 
 use benches::MemStream;
 use criterion::{Criterion, Throughput};
-use wsproto::deflate::{DeflateConfig, DeflateParams};
 use wsproto::{Config, MessageRef, Role, WebSocket};
+use wsproto::{DeflateConfig, DeflateParams};
 
 const MESSAGE: usize = 1024;
 const DOCS: usize = 256;

@@ -334,15 +334,8 @@ impl Session<'_> {
             Event::Received(Message::Binary(data)) => {
                 self.print(&String::from_utf8_lossy(&data)).map(|()| false)
             }
-            Event::Received(Message::Ping(payload)) => {
-                // RFC 6455 §5.5.2: answer with the same payload; after our
-                // Close nothing more may be sent (§5.5.1).
-                if !matches!(self.phase, Phase::Closing { .. }) {
-                    self.send(Message::Pong(payload))?;
-                }
-                Ok(false)
-            }
-            Event::Received(Message::Pong(_)) => Ok(false),
+            // wsproto's reader answers pings itself (RFC 6455 §5.5.2).
+            Event::Received(Message::Ping(_) | Message::Pong(_)) => Ok(false),
             Event::Received(Message::Close(frame)) => self.on_close(frame),
             Event::ReadFailed(e) => self.on_read_error(e),
             Event::Line(line) => {
@@ -361,7 +354,7 @@ impl Session<'_> {
     }
 
     /// The server's Close: the reply to ours, or the server ending the
-    /// session, which we echo (RFC 6455 §5.5.1) before judging the code.
+    /// session, which wsproto's reader has echoed (RFC 6455 §5.5.1).
     fn on_close(&mut self, frame: Option<CloseFrame>) -> Result<bool, ChatError> {
         let (code, reason) = match &frame {
             Some(f) => (u16::from(f.code), f.reason.clone()),
@@ -370,10 +363,6 @@ impl Session<'_> {
         if let Phase::Closing { .. } = self.phase {
             tracing::info!(sent = self.sent, code, "closed normally");
             return Ok(true);
-        }
-        let echo = Message::Close(frame.map(|f| CloseFrame::new(f.code, "")));
-        if let Err(e) = self.writer.send(echo) {
-            tracing::debug!(error = %e, "could not echo the Close");
         }
         match code {
             1000 | 1001 | 1005 => {
@@ -386,8 +375,8 @@ impl Session<'_> {
 
     fn on_read_error(&mut self, e: Error) -> Result<bool, ChatError> {
         if let Some(code) = e.close_code() {
-            // RFC 6455 §7.1.7: fail the connection with the right code.
-            let _ = self.writer.close(code, &e.to_string());
+            // wsproto's reader has failed the connection with this code
+            // (RFC 6455 §7.1.7).
             return Err(ChatError::Protocol {
                 code: u16::from(code),
                 source: e,

@@ -127,10 +127,11 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) -> Resul
             Ok(ws.split()?)
         })
         .and_then(|(reader, writer)| {
+            let socket = reader.get_ref().try_clone()?;
             let control = Arc::clone(&conn.control);
             let ping_interval = settings.ping_interval;
             let thread = shared.spawn(peer, move || {
-                crate::writer::run(writer, rx, control, ping_interval)
+                crate::writer::run(writer, socket, rx, control, ping_interval)
             })?;
             Ok((reader, thread))
         });
@@ -184,8 +185,8 @@ enum End {
     Idle,
     /// The TCP stream ended or failed without a Close.
     Gone(String),
-    /// The client broke the protocol; a Close with the matching code is
-    /// being sent.
+    /// The client broke the protocol; wsproto sent the Close with the
+    /// matching code.
     Failed(wsproto::Error),
 }
 
@@ -269,17 +270,13 @@ fn read_loop(reader: &mut WsReader, conn: &Conn, shared: &Shared) -> End {
                     true,
                 );
             }
-            Ok(Message::Ping(payload)) => {
-                // A client that pings but never reads fills its queue; then
-                // the pong is dropped, which is harmless.
-                let _ = tx.try_send(Outgoing::Pong(payload.into_boxed_slice()));
-            }
-            Ok(Message::Pong(_)) => {}
+            // wsproto answers pings itself, outside the chat queue, and
+            // always the latest one (RFC 6455 §5.5.3).
+            Ok(Message::Ping(_) | Message::Pong(_)) => {}
             Ok(Message::Close(frame)) => {
+                // wsproto has echoed it (RFC 6455 §5.5.1) unless it was the
+                // reply to our Close.
                 control.set_peer_closed();
-                if !reader.close_sent() && control.request_echo(frame.as_ref()) {
-                    let _ = tx.try_send(Outgoing::Wake);
-                }
                 return End::Closed(frame);
             }
             Err(wsproto::Error::ConnectionClosed) => return End::Closed(None),
@@ -287,13 +284,9 @@ fn read_loop(reader: &mut WsReader, conn: &Conn, shared: &Shared) -> End {
                 close(CloseCode::Error, "idle time-out", false);
                 return End::Idle;
             }
-            Err(e) => {
-                if let Some(code) = e.close_code() {
-                    close(code, &e.to_string(), false);
-                    return End::Failed(e);
-                }
-                return End::Gone(e.to_string());
-            }
+            // wsproto has sent the Close with the error's code itself.
+            Err(e) if e.close_code().is_some() => return End::Failed(e),
+            Err(e) => return End::Gone(e.to_string()),
         }
     }
 }

@@ -105,7 +105,7 @@ impl Hub {
         let mut result = Broadcast::default();
         {
             let sessions = self.read();
-            if !sessions.get(from).is_some_and(|s| s.id == from_id) {
+            if sessions.get(from).is_none_or(|s| s.id != from_id) {
                 result.sender_replaced = true;
                 return result;
             }

@@ -1,11 +1,13 @@
 //! What other threads may hold of a connection: the sending end of its
 //! bounded queue and a small control block to ask it to close.
 //!
-//! A connection has one reader thread and one writer thread. Everything that
-//! goes on the wire goes through the writer thread, so frames never
-//! interleave and nobody but that thread ever blocks on the socket. Other
-//! threads (a broadcasting reader, the hub kicking a duplicate login, the
-//! shutdown code) only `try_send` into the queue or set a flag here.
+//! A connection has one reader thread and one writer thread. Chat lines and
+//! the Closes the server decides on go through the writer thread; the
+//! replies the protocol owes (pongs, the echo of a Close, the Close failing
+//! a protocol error) are sent by wsproto's split halves themselves, never
+//! interleaved with a frame in progress. Other threads (a broadcasting
+//! reader, the hub kicking a duplicate login, the shutdown code) only
+//! `try_send` into the queue or set a flag here.
 
 use std::net::SocketAddr;
 use std::sync::mpsc::{SyncSender, TrySendError};
@@ -23,8 +25,6 @@ pub const LOGGED_IN_ELSEWHERE: u16 = 4001;
 pub enum Outgoing {
     /// A chat line, shared by all recipients of one broadcast.
     Text(Arc<str>),
-    /// The answer to a ping (RFC 6455 §5.5.3).
-    Pong(Box<[u8]>),
     /// Nothing to send: look at the [`Control`] block.
     Wake,
 }
@@ -71,13 +71,6 @@ impl Control {
     /// was already asked for (the first one wins).
     pub fn request_close(&self, code: CloseCode, reason: &str, wait_reply: bool) -> bool {
         self.request(Some(CloseFrame::new(code, reason)), wait_reply)
-    }
-
-    /// Ask for the echo of the peer's Close `frame`: the same code, no
-    /// reason (RFC 6455 §5.5.1), and no waiting since the peer already
-    /// closed.
-    pub fn request_echo(&self, frame: Option<&CloseFrame>) -> bool {
-        self.request(frame.map(|f| CloseFrame::new(f.code, "")), false)
     }
 
     fn request(&self, frame: Option<CloseFrame>, wait_reply: bool) -> bool {

@@ -7,13 +7,13 @@
 //! reading) only ever blocks this thread, and at most for the socket's
 //! write time-out.
 
-use std::net::Shutdown;
+use std::net::{Shutdown, TcpStream};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tracing::debug;
-use wsproto::{Message, WsWriter};
+use wsproto::{Message, MessageRef, WsWriter};
 
 use crate::session::{Control, Outgoing};
 
@@ -27,16 +27,19 @@ pub const CLOSE_REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Run the writer until the connection ends; then shut the socket down
 /// both ways, which also wakes the reader thread if it is still reading.
+///
+/// `socket` is a handle on the connection's socket for that shutdown.
 pub fn run(
     mut writer: WsWriter,
+    socket: TcpStream,
     rx: Receiver<Outgoing>,
     control: Arc<Control>,
     ping_interval: Duration,
 ) {
     if let Err(e) = write_loop(&mut writer, &rx, &control, ping_interval) {
-        debug!(peer = ?writer.get_ref().peer_addr().ok(), error = %e, "write failed");
+        debug!(peer = ?socket.peer_addr().ok(), error = %e, "write failed");
     }
-    let _ = writer.get_ref().shutdown(Shutdown::Both);
+    let _ = socket.shutdown(Shutdown::Both);
 }
 
 fn write_loop(
@@ -48,7 +51,12 @@ fn write_loop(
     let mut next_ping = Instant::now() + ping_interval;
     loop {
         if let Some(close) = control.pending_close() {
-            writer.send(Message::Close(close.frame))?;
+            // A no-op when wsproto already sent a Close (the echo of the
+            // client's, or the one failing a protocol error).
+            match close.frame {
+                Some(frame) => writer.close(frame.code, &frame.reason)?,
+                None => writer.send(Message::Close(None))?,
+            }
             if close.wait_reply && !control.peer_closed() {
                 control.wait_peer_closed(CLOSE_REPLY_TIMEOUT);
             }
@@ -80,8 +88,8 @@ fn write_loop(
 
 fn write_item(writer: &mut WsWriter, item: Outgoing) -> wsproto::Result<()> {
     match item {
-        Outgoing::Text(text) => writer.write(Message::Text(String::from(&*text))),
-        Outgoing::Pong(payload) => writer.write(Message::Pong(payload.into_vec())),
+        // Framed straight from the shared line: no copy per recipient.
+        Outgoing::Text(text) => writer.write_ref(MessageRef::Text(&text)),
         Outgoing::Wake => Ok(()),
     }
 }

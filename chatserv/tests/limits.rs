@@ -44,6 +44,37 @@ fn client_pings_are_answered_with_the_same_payload() {
 }
 
 #[test]
+fn a_burst_of_ten_thousand_pings_gets_the_latest_answered_and_no_1008() {
+    // Pongs used to share the 256-slot chat queue and be dropped when it
+    // was full: the answer to the last ping never came.
+    let server = Server::start(&[]);
+    let mut ann = server.connect("ann");
+    let mut bob = server.connect("bob");
+    for i in 0..10_000u32 {
+        ann.write(Message::Ping(i.to_be_bytes().to_vec())).unwrap();
+    }
+    ann.flush().unwrap();
+    let last = 9_999u32.to_be_bytes().to_vec();
+    let mut pongs = 0;
+    loop {
+        match ann.read().unwrap() {
+            Message::Pong(payload) => {
+                pongs += 1;
+                if payload == last {
+                    break;
+                }
+            }
+            Message::Ping(_) => {}
+            other => panic!("expected pongs, got {other:?}"),
+        }
+    }
+    assert!(pongs >= 1);
+    // ann is still connected and in the chat.
+    bob.send(Message::text("still there?")).unwrap();
+    assert_eq!(read_text(&mut ann), "still there? -- FROM bob");
+}
+
+#[test]
 fn oversized_messages_are_refused_with_1009() {
     let server = Server::start(&["--max-message-size", "1024"]);
     let mut ann = server.connect("ann");
@@ -156,7 +187,7 @@ fn stalled_reader_is_dropped_with_1008_and_others_get_everything() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut sent = 0;
     let mut dropped_at = None;
-    while sent < MAX && dropped_at.map_or(true, |at| sent < at + AFTER_DROP) {
+    while sent < MAX && dropped_at.is_none_or(|at| sent < at + AFTER_DROP) {
         // Keep bob at most 8 messages behind so that only the stalled
         // client can fill its queue of 16.
         while received.load(Ordering::SeqCst) + 8 < sent {

@@ -1,6 +1,7 @@
 //! Close codes and the body of a Close frame (RFC 6455 §5.5.1, §7.4).
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
 
 use crate::error::{Error, Result};
 
@@ -8,7 +9,22 @@ use crate::error::{Error, Result};
 ///
 /// Named variants cover the codes RFC 6455 defines; everything else keeps its
 /// number. [`CloseCode::is_sendable`] tells which may appear on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// A code *is* its number: equality and hashing compare the `u16`
+/// (RFC 6455 §7.4 defines codes by number only), so `Other(1000)`, which
+/// the public variant lets anyone build, equals `Normal`:
+///
+/// ```
+/// use wsproto::CloseCode;
+/// assert_eq!(CloseCode::from(1000), CloseCode::Normal);
+/// assert_eq!(CloseCode::Other(1000), CloseCode::Normal);
+/// assert_eq!(u16::from(CloseCode::Other(4000)), 4000);
+/// ```
+///
+/// [`CloseCode::from`] always picks the named variant, so match on that
+/// (`CloseCode::from(u16::from(code))`) when a hand-built `Other` might
+/// carry a named number.
+#[derive(Debug, Clone, Copy)]
 pub enum CloseCode {
     /// 1000: normal closure.
     Normal,
@@ -32,8 +48,23 @@ pub enum CloseCode {
     Extension,
     /// 1011: the server hit an unexpected condition.
     Error,
-    /// Any other code, kept as received.
+    /// Any other code, kept as received. Compares equal to the named
+    /// variant of the same number, if there is one.
     Other(u16),
+}
+
+impl PartialEq for CloseCode {
+    fn eq(&self, other: &CloseCode) -> bool {
+        u16::from(*self) == u16::from(*other)
+    }
+}
+
+impl Eq for CloseCode {}
+
+impl Hash for CloseCode {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        u16::from(*self).hash(state);
+    }
 }
 
 impl CloseCode {
@@ -92,23 +123,50 @@ impl fmt::Display for CloseCode {
 }
 
 /// The body of a Close frame: a code and a UTF-8 reason (RFC 6455 §5.5.1).
+///
+/// A control frame carries at most 125 bytes (RFC 6455 §5.5), so a reason
+/// may be at most [`CloseFrame::MAX_REASON`] (123) bytes next to the 2-byte
+/// code. Nothing here cuts a longer reason silently: sending one is refused
+/// with [`Error::ControlFrameTooLong`] before anything is written. Build it
+/// with [`CloseFrame::truncated`] to have it cut instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseFrame {
     /// The status code.
     pub code: CloseCode,
-    /// The reason; at most 123 bytes so that the frame fits in 125.
+    /// The reason. At most [`CloseFrame::MAX_REASON`] bytes can be sent.
     pub reason: String,
 }
 
 impl CloseFrame {
-    /// Longest reason that fits in a control frame next to the 2-byte code.
+    /// Longest reason that fits in a control frame next to the 2-byte code
+    /// (125 − 2, RFC 6455 §5.5).
     pub const MAX_REASON: usize = 123;
 
-    /// A close frame body with `code` and `reason`.
+    /// A close frame body with `code` and `reason`, kept exactly as given.
     ///
-    /// A reason longer than [`CloseFrame::MAX_REASON`] bytes is cut at the
-    /// last character boundary that fits, so the frame stays valid.
-    pub fn new(code: CloseCode, reason: &str) -> CloseFrame {
+    /// A reason longer than [`CloseFrame::MAX_REASON`] bytes makes a Close
+    /// frame that [`WebSocket::write`](crate::WebSocket::write) refuses with
+    /// [`Error::ControlFrameTooLong`]; see [`CloseFrame::truncated`].
+    pub fn new(code: CloseCode, reason: impl Into<String>) -> CloseFrame {
+        CloseFrame {
+            code,
+            reason: reason.into(),
+        }
+    }
+
+    /// A close frame body whose reason is cut, if longer than
+    /// [`CloseFrame::MAX_REASON`] bytes, at the last character boundary
+    /// that fits, so that the frame is always sendable (RFC 6455 §5.5).
+    ///
+    /// For reasons not chosen for the peer, such as an error's text when
+    /// failing a connection; a cut reason may mislead, so prefer a short one.
+    ///
+    /// ```
+    /// use wsproto::{CloseCode, CloseFrame};
+    /// let f = CloseFrame::truncated(CloseCode::Error, &"é".repeat(100));
+    /// assert_eq!(f.reason.len(), 122); // 61 two-byte characters
+    /// ```
+    pub fn truncated(code: CloseCode, reason: &str) -> CloseFrame {
         let mut end = reason.len().min(Self::MAX_REASON);
         while !reason.is_char_boundary(end) {
             end -= 1;
@@ -117,6 +175,11 @@ impl CloseFrame {
             code,
             reason: reason[..end].to_owned(),
         }
+    }
+
+    /// The length of the encoded body: 2 bytes of code plus the reason.
+    pub fn encoded_len(&self) -> usize {
+        2 + self.reason.len()
     }
 
     /// Parse a Close frame payload received from a peer.
@@ -190,13 +253,63 @@ mod tests {
     }
 
     #[test]
-    fn long_reason_is_cut_on_a_char_boundary() {
-        let reason = "é".repeat(100); // 200 bytes
+    fn new_keeps_a_long_reason_as_given() {
+        let reason = "x".repeat(200);
         let f = CloseFrame::new(CloseCode::Normal, &reason);
-        assert!(f.reason.len() <= CloseFrame::MAX_REASON);
+        assert_eq!(f.reason, reason);
+        assert_eq!(f.encoded_len(), 202);
+    }
+
+    #[test]
+    fn truncated_cuts_on_a_char_boundary() {
+        let reason = "é".repeat(100); // 200 bytes
+        let f = CloseFrame::truncated(CloseCode::Normal, &reason);
         assert_eq!(f.reason.len(), 122);
         let mut out = Vec::new();
         f.encode_into(&mut out);
+        assert_eq!(out.len(), 124);
         assert_eq!(CloseFrame::parse(&out).unwrap(), Some(f));
+        // ASCII is cut at exactly 123 bytes; a short reason is untouched.
+        let f = CloseFrame::truncated(CloseCode::Normal, &"a".repeat(500));
+        assert_eq!(f.reason.len(), CloseFrame::MAX_REASON);
+        assert_eq!(f.encoded_len(), 125);
+        assert_eq!(CloseFrame::truncated(CloseCode::Away, "bye").reason, "bye");
+        // A 4-byte character straddling byte 123 is dropped whole.
+        let reason = format!("{}😀", "a".repeat(121));
+        assert_eq!(
+            CloseFrame::truncated(CloseCode::Away, &reason).reason.len(),
+            121
+        );
+    }
+
+    #[test]
+    fn close_codes_compare_and_hash_by_number() {
+        use std::collections::hash_map::DefaultHasher;
+        use std::collections::HashSet;
+        fn hash(c: CloseCode) -> u64 {
+            let mut h = DefaultHasher::new();
+            c.hash(&mut h);
+            h.finish()
+        }
+        for n in [
+            1000u16, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011,
+        ] {
+            let named = CloseCode::from(n);
+            assert!(!matches!(named, CloseCode::Other(_)), "{n} has a name");
+            assert_eq!(named, CloseCode::Other(n));
+            assert_eq!(CloseCode::Other(n), named);
+            assert_eq!(hash(named), hash(CloseCode::Other(n)));
+        }
+        assert_eq!(CloseCode::from(1000), CloseCode::Normal);
+        assert_eq!(CloseCode::Other(1000), CloseCode::Normal);
+        assert_ne!(CloseCode::Other(1001), CloseCode::Normal);
+        assert_ne!(CloseCode::Other(4000), CloseCode::Other(4001));
+        let set: HashSet<CloseCode> = [CloseCode::Normal, CloseCode::Other(1000)].into();
+        assert_eq!(set.len(), 1);
+        // Every number round-trips through the enum.
+        for n in 0..=u16::MAX {
+            assert_eq!(u16::from(CloseCode::from(n)), n);
+            assert_eq!(CloseCode::from(n), CloseCode::Other(n));
+        }
     }
 }

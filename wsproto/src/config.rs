@@ -1,15 +1,6 @@
-//! Role and limits of a connection.
+//! Limits of a connection.
 
-/// Which end of the connection this is. The role is data, not a separate
-/// type: it decides the masking direction (RFC 6455 §5.1) and who closes the
-/// TCP connection first (§7.1.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// Accepts connections; receives masked frames, sends unmasked ones.
-    Server,
-    /// Opens connections; sends masked frames, receives unmasked ones.
-    Client,
-}
+pub use crate::role::Role;
 
 /// Limits and buffer sizes. Every field is public; start from
 /// `Config::default()` and change what you need.
@@ -35,6 +26,11 @@ pub struct Config {
     /// a busy one takes many small frames per system call. Payloads that do
     /// not fit are read straight into the message.
     pub read_buffer_size: usize,
+    /// Most unsent bytes queued before `write` refuses a message with
+    /// [`Error::WriteBufferFull`](crate::Error::WriteBufferFull) (default
+    /// 1 MiB). One message is always accepted onto a queue under the limit,
+    /// so at most this plus one message plus one pong wait in memory.
+    pub max_write_buffer_size: usize,
     /// Largest HTTP head accepted during the opening handshake (default 8 KiB).
     pub max_head_size: usize,
     /// Most header fields accepted during the opening handshake (default 100).
@@ -51,6 +47,7 @@ impl Default for Config {
             max_frame_size: 16 << 20,
             max_message_size: 64 << 20,
             read_buffer_size: 64 * 1024,
+            max_write_buffer_size: 1 << 20,
             max_head_size: 8 * 1024,
             max_headers: 100,
             #[cfg(feature = "deflate")]

@@ -30,6 +30,18 @@ pub enum Error {
     #[error("cannot send: this side already sent a Close frame")]
     AlreadyClosed,
 
+    /// `write` refused the message, which was not queued: more than
+    /// `Config::max_write_buffer_size` bytes are waiting for the stream.
+    /// Flush when the stream is writable, then send the message again.
+    #[error("write buffer full: more than max_write_buffer_size bytes wait for the stream; flush when it is writable, then send again")]
+    WriteBufferFull,
+
+    /// An earlier I/O error (other than a time-out) failed this connection:
+    /// the stream may end in part of a frame, so nothing more is read from
+    /// or written to it.
+    #[error("the connection failed after an I/O error; it can no longer be used")]
+    StreamFailed,
+
     /// The peer closed the TCP stream without a close handshake
     /// (RFC 6455 §7.1.5: close code 1006, never sent on the wire).
     #[error("the peer closed the TCP connection without a WebSocket close handshake")]
@@ -166,6 +178,47 @@ pub enum Error {
         "unsupported URL scheme {0:?}: only ws:// is supported (wss:// needs TLS, not built in)"
     )]
     UnsupportedScheme(String),
+
+    // ---- handshake: URLs, header syntax, time-outs ----
+    /// A header field name given to this crate to send (a client's extra
+    /// header, a [`Response`](crate::Response) header, an
+    /// [`Accept`](crate::Accept) header) is not an RFC 9110 token. Nothing
+    /// was written.
+    #[error(
+        "invalid header field name {name:?}: a name must be a non-empty RFC 9110 token \
+         (ASCII letters, digits and !#$%&'*+-.^_`|~; no spaces, colons or control characters)"
+    )]
+    InvalidHeaderName {
+        /// The name given.
+        name: String,
+    },
+    /// A header field value (or a subprotocol name) given to this crate to
+    /// send contains a character RFC 9110 forbids there, such as CR, LF or
+    /// NUL, which would end the header line early. Nothing was written.
+    #[error("invalid value for header field {name}: {value:?} {reason}")]
+    InvalidHeaderValue {
+        /// The header field name.
+        name: String,
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// No TCP connection to the server could be established within the
+    /// connect time-out ([`ClientRequest::connect_timeout`](crate::ClientRequest::connect_timeout)).
+    #[error("timed out after {timeout:?} connecting to {addr}")]
+    ConnectTimedOut {
+        /// The host and port connected to.
+        addr: String,
+        /// The time-out that passed (for each resolved address).
+        timeout: std::time::Duration,
+    },
+    /// The opening handshake did not complete before its deadline
+    /// (a client's handshake time-out, a server's
+    /// [`accept_with_deadline`](crate::handshake::server::accept_with_deadline)).
+    /// The stream's own time-outs have been restored.
+    #[error("timed out waiting for the WebSocket handshake")]
+    HandshakeTimedOut,
 }
 
 impl Error {
@@ -209,6 +262,7 @@ impl Error {
             MethodNotGet(_) => 405,
             UnsupportedVersion(_) => 426,
             Rejected(status) => *status,
+            HandshakeTimedOut => 408,
             _ => return None,
         })
     }

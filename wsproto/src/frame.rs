@@ -10,7 +10,7 @@ use std::io::{self, IoSlice, Read, Write};
 use crate::close::{CloseCode, CloseFrame};
 use crate::error::{Error, Result};
 use crate::header::{read_header, Header, OpCode, MAX_HEADER_LEN};
-use crate::mask::apply_mask;
+use crate::mask::{apply_mask, random_mask};
 
 /// One frame: its header and its payload as carried on the wire.
 ///
@@ -54,10 +54,15 @@ impl Frame {
         Frame::new(OpCode::Pong, data.into())
     }
 
-    /// A Close frame with `code` and `reason` (reason cut to fit 125 bytes).
+    /// A Close frame with `code` and `reason` (RFC 6455 §5.5.1), the reason
+    /// kept as given: like [`Frame::ping`], the frame is only valid if its
+    /// payload fits in 125 bytes, i.e. a reason of at most
+    /// [`CloseFrame::MAX_REASON`] bytes (§5.5). This level writes what it is
+    /// given; build the reason with [`CloseFrame::truncated`] to cut it.
     pub fn close(code: CloseCode, reason: &str) -> Frame {
-        let mut payload = Vec::with_capacity(2 + reason.len().min(CloseFrame::MAX_REASON));
-        CloseFrame::new(code, reason).encode_into(&mut payload);
+        let body = CloseFrame::new(code, reason);
+        let mut payload = Vec::with_capacity(body.encoded_len());
+        body.encode_into(&mut payload);
         Frame::new(OpCode::Close, payload)
     }
 
@@ -72,6 +77,21 @@ impl Frame {
             apply_mask(&mut self.payload, mask, 0);
         }
     }
+}
+
+/// Mask a frame for sending from a client, in place, with a fresh random key
+/// (RFC 6455 §5.3), as gobwas/ws `MaskFrameInPlace` does.
+///
+/// The payload is XORed and the key recorded in the header, so
+/// [`write_frame`] then puts it on the wire unchanged.
+/// Calling it on an already masked frame first removes the old mask.
+pub fn mask_frame_in_place(frame: &mut Frame) {
+    if let Some(old) = frame.header.mask.take() {
+        apply_mask(&mut frame.payload, old, 0);
+    }
+    let mask = random_mask();
+    apply_mask(&mut frame.payload, mask, 0);
+    frame.header.mask = Some(mask);
 }
 
 /// Read one frame from `r`, refusing payloads longer than `max_payload`
@@ -104,8 +124,8 @@ const COALESCE_LIMIT: usize = 4096;
 
 /// Write one frame to `w` (gobwas/ws `WriteFrame`): the header as described
 /// by `frame.header` with its length set from the payload, then the payload
-/// exactly as stored (mask it first with
-/// [`mask_frame_in_place`](crate::mask_frame_in_place) when writing as a client).
+/// exactly as stored (mask it first with [`mask_frame_in_place`] when
+/// writing as a client).
 ///
 /// Header and payload go out in one write call where the stream allows it.
 /// Does not flush.
@@ -150,7 +170,6 @@ pub(crate) fn write_parts<W: Write + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mask::mask_frame_in_place;
     use proptest::prelude::*;
 
     fn wire(frame: &Frame) -> Vec<u8> {
@@ -232,6 +251,24 @@ mod tests {
         let f = Frame::close(CloseCode::Other(4001), "logged in elsewhere");
         assert_eq!(&f.payload[..2], &[0x0f, 0xa1]);
         assert_eq!(&f.payload[2..], b"logged in elsewhere");
+        // No silent cut at this level either.
+        let f = Frame::close(CloseCode::Normal, &"x".repeat(200));
+        assert_eq!(f.payload.len(), 202);
+        assert_eq!(f.header.len, 202);
+    }
+
+    #[test]
+    fn mask_frame_in_place_records_key_and_roundtrips() {
+        let mut frame = Frame::text("hello");
+        mask_frame_in_place(&mut frame);
+        let mask = frame.header.mask.expect("masked");
+        assert_ne!(
+            frame.payload,
+            b"hello".to_vec(),
+            "payload must be masked (mask {mask:?})"
+        );
+        apply_mask(&mut frame.payload, mask, 0);
+        assert_eq!(frame.payload, b"hello");
     }
 
     fn arb_frame() -> impl Strategy<Value = Frame> {

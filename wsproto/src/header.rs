@@ -243,6 +243,11 @@ impl Header {
     }
 
     /// Encode into a new `Vec` (convenient in tests; the hot path uses [`Header::encode`]).
+    // Hidden, not private: a test helper that code outside this crate uses
+    // (benches/benches/frame.rs, fuzz/fuzz_targets/frame_header.rs,
+    // chatcli/tests/fake_server.rs). Not part of the supported API; use
+    // `Header::encode`.
+    #[doc(hidden)]
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = [0u8; MAX_HEADER_LEN];
         let n = self.encode(&mut out);

@@ -19,7 +19,10 @@
 //!
 //! The opening handshake lives in [`handshake`]: [`accept`] /
 //! [`accept_with`] on the server, [`connect`] / [`client_handshake`] on the
-//! client.
+//! client; [`ServerHandshake`] / [`ClientHandshake`] are the same
+//! handshakes as resumable state machines for non-blocking streams, and
+//! [`accept_with_deadline`] / [`ClientRequest::handshake_timeout`] bound
+//! them in time.
 //!
 //! ```no_run
 //! use std::net::TcpListener;
@@ -44,25 +47,118 @@
 //! # Ok(()) }
 //! ```
 //!
+//! A client: connect, send, read until the server closes.
+//!
+//! ```no_run
+//! use wsproto::{CloseCode, Error, Message};
+//!
+//! # fn main() -> wsproto::Result<()> {
+//! let (mut ws, _response) = wsproto::connect("ws://127.0.0.1:9001/chat")?;
+//! ws.send(Message::text("hello"))?;
+//! ws.send(Message::binary(vec![1, 2, 3]))?;
+//! loop {
+//!     match ws.read() {
+//!         Ok(Message::Text(t)) => {
+//!             println!("{t}");
+//!             // Starts the close handshake (RFC 6455 §7.1.2); keep reading
+//!             // until the server's reply ends it.
+//!             ws.close(CloseCode::Normal, "done")?;
+//!         }
+//!         Ok(_) => {} // pings are answered for you, the Close reply too
+//!         Err(Error::ConnectionClosed) => break,
+//!         Err(e) => return Err(e),
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
 //! No input from a peer can make this crate panic or allocate without
 //! bound: every violation becomes an [`Error`] that carries the HTTP status
 //! ([`Error::http_status`]) or close code ([`Error::close_code`]) to answer
 //! with.
+//!
+//! # Limits
+//!
+//! A [`Config`] bounds what a peer can make a connection hold; pass it to
+//! [`accept_with`], [`connect_with`], [`client_handshake`] or
+//! [`WebSocket::from_raw_socket`]. Every field is public: start from
+//! `Config::default()`.
+//!
+//! | field | default | what happens past it |
+//! |---|---|---|
+//! | `max_frame_size` | 16 MiB | a frame declaring a larger payload fails the connection with close 1009 ([`Error::FrameTooBig`]) before its payload is read |
+//! | `max_message_size` | 64 MiB | a message growing past it over its fragments: close 1009 ([`Error::MessageTooBig`]), checked as each frame header arrives |
+//! | `read_buffer_size` | 64 KiB | not a limit on the peer: the largest the read buffer grows (from 2 KiB, doubling when one read fills it) |
+//! | `max_head_size` | 8 KiB | the opening handshake's HTTP head: [`Error::HeadTooLarge`], HTTP 431 |
+//! | `max_headers` | 100 | header fields in that head: [`Error::TooManyHeaders`], HTTP 431 |
+//! | `max_write_buffer_size` | 1 MiB | the most unsent bytes queued: past it `write` refuses a message with `Error::WriteBufferFull` (see below) |
+//!
+//! ```no_run
+//! # fn main() -> wsproto::Result<()> {
+//! let config = wsproto::Config {
+//!     max_message_size: 1 << 20,
+//!     max_frame_size: 1 << 20,
+//!     ..wsproto::Config::default()
+//! };
+//! let listener = std::net::TcpListener::bind("127.0.0.1:9001")?;
+//! let (stream, _) = listener.accept()?;
+//! let ws = wsproto::accept_with(stream, &config, |_request| Ok(wsproto::Accept::default()))?;
+//! # drop(ws); Ok(()) }
+//! ```
+//!
+//! A Ping, Pong or Close carries at most 125 bytes (RFC 6455 §5.5), so a
+//! close reason at most [`CloseFrame::MAX_REASON`] (123): a longer one is
+//! refused with [`Error::ControlFrameTooLong`] before anything is written,
+//! never cut silently; [`CloseFrame::truncated`] cuts one on purpose.
+//!
+//! # Feature flags
+//!
+//! - `deflate` (on by default): permessage-deflate (RFC 7692) through
+//!   `flate2`'s zlib-rs backend: the [`deflate`] module, `Config::deflate`
+//!   (offered by a client and accepted by a server unless set to `None`)
+//!   and [`WebSocket::enable_deflate`]. Without it (`default-features =
+//!   false`) the crate has no compression code and refuses the extension.
+//!
+//! # Non-blocking streams and time-outs
+//!
+//! A stream may be non-blocking or have read/write time-outs (set them
+//! through [`WebSocket::get_mut`]). Then:
+//!
+//! - `write` / `write_ref`: `Ok` means the whole message is queued as one
+//!   frame and will reach the wire, in order. `Err(Error::WriteBufferFull)`
+//!   means it was not queued, because more than `max_write_buffer_size`
+//!   bytes are still unsent: call [`WebSocket::flush`] when the stream is
+//!   writable, then write the message again.
+//! - [`WebSocket::flush`]: `Ok` means everything queued is on the wire.
+//!   `Err(Error::Io(e))` with `e.kind()` `WouldBlock` or `TimedOut` means
+//!   nothing is lost: call `flush` again (when the stream is writable) and
+//!   the output resumes exactly where it stopped. `Interrupted` is retried
+//!   internally.
+//! - [`WebSocket::send`] is `write` then `flush`.
+//! - [`WebSocket::read`]: `WouldBlock` or `TimedOut` means retry; nothing is
+//!   lost. Pings and Closes are answered automatically (queued and
+//!   flushed); if that flush would block, [`WebSocket::has_pending_output`]
+//!   is true and the caller flushes when the stream is writable.
+//!   `WebSocket::buffered_amount` tells how many bytes are still unsent.
+//! - Any other I/O error fails the connection: later calls return
+//!   `Error::StreamFailed`.
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
 mod close;
 mod config;
-#[cfg(feature = "deflate")]
-pub mod deflate;
+mod core;
+mod deflate;
 mod error;
 mod frame;
 pub mod handshake;
 mod header;
 mod mask;
 mod message;
+mod outbox;
 mod payload;
 mod reader;
+mod role;
 mod split;
 mod utf8;
 mod websocket;
@@ -73,12 +169,16 @@ pub use config::{Config, Role};
 #[cfg(feature = "deflate")]
 pub use deflate::{DeflateConfig, DeflateParams};
 pub use error::{Error, Result};
-pub use frame::{read_frame, write_frame, Frame};
-pub use handshake::client::{client_handshake, connect, connect_with, ClientRequest, WsUrl};
-pub use handshake::server::{accept, accept_with, Accept, Request};
-pub use handshake::{accept_key, generate_key, Response};
+pub use frame::{mask_frame_in_place, read_frame, write_frame, Frame};
+pub use handshake::client::{
+    client_handshake, connect, connect_with, ClientHandshake, ClientRequest, WsUrl,
+};
+pub use handshake::server::{
+    accept, accept_with, accept_with_deadline, Accept, Request, ServerHandshake,
+};
+pub use handshake::{accept_key, generate_key, HandshakeError, Response, SetTimeouts};
 pub use header::{read_header, Header, OpCode, Parsed, MAX_HEADER_LEN};
-pub use mask::{apply_mask, apply_mask_naive, mask_frame_in_place, random_mask};
+pub use mask::{apply_mask, apply_mask_naive, random_mask};
 pub use message::{Message, MessageRef};
-pub use split::{WsReader, WsWriter};
+pub use split::{SplitStream, WsReader, WsWriter};
 pub use websocket::WebSocket;

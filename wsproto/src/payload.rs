@@ -56,7 +56,6 @@ impl Payload {
 
     /// The vector itself, for code that appends to it in its own way (the
     /// inflater). It may reallocate, so only its length is trusted after.
-    #[cfg(any(feature = "deflate", test))]
     pub(crate) fn vec_mut(&mut self) -> &mut Vec<u8> {
         self.init = 0;
         &mut self.data

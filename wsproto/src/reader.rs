@@ -9,6 +9,7 @@ use std::io::{self, IoSliceMut, Read};
 
 use crate::close::CloseFrame;
 use crate::config::{Config, Role};
+use crate::deflate::Inflater;
 use crate::error::{Error, Result};
 use crate::header::{Header, OpCode, Parsed};
 use crate::mask::apply_mask;
@@ -99,8 +100,7 @@ pub(crate) struct Reader {
     /// Compressed payload of the current frame, inflated when it is complete.
     compressed_frame: Payload,
     /// permessage-deflate decompressor, when negotiated.
-    #[cfg(feature = "deflate")]
-    inflater: Option<crate::deflate::codec::Inflater>,
+    inflater: Option<Inflater>,
 }
 
 impl Reader {
@@ -124,22 +124,18 @@ impl Reader {
             direct_chunk: DIRECT_CHUNK,
             compressed: false,
             compressed_frame: Payload::default(),
-            #[cfg(feature = "deflate")]
             inflater: None,
         }
     }
 
     /// Accept RSV1-compressed messages from now on, inflated by `inflater`.
-    #[cfg(feature = "deflate")]
-    pub(crate) fn set_inflater(&mut self, inflater: crate::deflate::codec::Inflater) {
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    pub(crate) fn set_inflater(&mut self, inflater: Inflater) {
         self.inflater = Some(inflater);
     }
 
     fn deflate_negotiated(&self) -> bool {
-        #[cfg(feature = "deflate")]
-        return self.inflater.is_some();
-        #[cfg(not(feature = "deflate"))]
-        return false;
+        self.inflater.is_some()
     }
 
     /// Whether the buffer holds the rest of the frame being read, or a
@@ -258,8 +254,16 @@ impl Reader {
                 limit: self.max_frame_size,
             });
         }
+        // A compressed frame's length says nothing about the message the
+        // application receives: its limit is checked on the inflated bytes
+        // as they grow (`Inflater::inflate`), and the compressed frame
+        // itself is bounded by `max_frame_size` above.
+        let compressed = match h.opcode {
+            OpCode::Continuation => self.compressed,
+            _ => h.rsv1,
+        };
         let total = self.message.len() as u64 + h.len;
-        if total > self.max_message_size as u64 {
+        if !compressed && total > self.max_message_size as u64 {
             return Err(Error::MessageTooBig {
                 size: total,
                 limit: self.max_message_size,
@@ -377,7 +381,6 @@ impl Reader {
     /// Inflate the compressed frame just read into the message
     /// (RFC 7692 §7.2.2), checking the size limit and UTF-8 as it grows.
     fn inflate_frame(&mut self, last: bool) -> Result<()> {
-        #[cfg(feature = "deflate")]
         if let Some(inflater) = &mut self.inflater {
             inflater.inflate(
                 self.compressed_frame.as_slice(),
@@ -391,7 +394,6 @@ impl Reader {
             }
             return Ok(());
         }
-        let _ = last;
         Err(Error::ReservedBits { bits: 0b100 })
     }
 

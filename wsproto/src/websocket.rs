@@ -3,13 +3,14 @@
 //! (RFC 6455 §7) and fails the connection with the right close code when
 //! the peer breaks the protocol.
 
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 
-use crate::close::{CloseCode, CloseFrame};
+use crate::close::CloseCode;
 use crate::config::{Config, Role};
+use crate::core::{self, CloseState, SharedState};
 use crate::error::{Error, Result};
-use crate::header::OpCode;
 use crate::message::{Message, MessageRef};
+use crate::outbox::is_retryable;
 use crate::reader::{Incoming, Reader};
 use crate::writer::Writer;
 
@@ -36,13 +37,19 @@ pub struct WebSocket<S> {
     role: Role,
     reader: Reader,
     writer: Writer,
-    close_sent: bool,
-    close_received: bool,
-    /// The connection is over: failed, or the stream ended.
-    ended: bool,
+    state: SharedState,
     /// permessage-deflate parameters, when negotiated.
     #[cfg(feature = "deflate")]
     deflate: Option<crate::deflate::DeflateParams>,
+}
+
+/// A connection taken apart for [`WebSocket::split`].
+pub(crate) struct Parts<S> {
+    pub(crate) stream: S,
+    pub(crate) role: Role,
+    pub(crate) reader: Reader,
+    pub(crate) writer: Writer,
+    pub(crate) state: SharedState,
 }
 
 impl<S: Read + Write> WebSocket<S> {
@@ -64,10 +71,8 @@ impl<S: Read + Write> WebSocket<S> {
             stream,
             role,
             reader: Reader::new(role, config, leftover),
-            writer: Writer::new(role),
-            close_sent: false,
-            close_received: false,
-            ended: false,
+            writer: Writer::new(role, config),
+            state: SharedState::new(CloseState::Open),
             #[cfg(feature = "deflate")]
             deflate: None,
         }
@@ -102,6 +107,12 @@ impl<S: Read + Write> WebSocket<S> {
     /// for the server to close the TCP connection, §7.1.1). When the peer
     /// breaks the protocol, a Close frame with [`Error::close_code`] is sent
     /// and the error returned; the connection is then over.
+    ///
+    /// On a non-blocking stream (or one with a read time-out) a
+    /// `WouldBlock`/`TimedOut` error loses nothing: call `read` again. The
+    /// replies are queued and flushed; if that flush would block, they stay
+    /// queued ([`WebSocket::has_pending_output`]) for the next
+    /// [`WebSocket::flush`].
     pub fn read(&mut self) -> Result<Message> {
         Ok(match self.next()? {
             Incoming::Text => Message::Text(self.reader.take_text()),
@@ -140,70 +151,40 @@ impl<S: Read + Write> WebSocket<S> {
         self.reader.recycle(buffer);
     }
 
-    /// Read the next message and apply the protocol's automatic replies.
+    /// Read the next message and send the replies it calls for.
     fn next(&mut self) -> Result<Incoming> {
-        if self.close_received || self.ended {
-            return self.read_after_close();
+        if self.writer.is_broken() {
+            self.state.set_broken();
         }
-        match self.reader.read(&mut self.stream) {
-            Ok(Incoming::Ping) => {
-                if !self.close_sent {
-                    let payload = self.reader.control();
-                    self.writer.write(&mut self.stream, OpCode::Pong, payload)?;
-                    self.writer.flush(&mut self.stream)?;
+        let (result, reply) =
+            core::read_message(&mut self.reader, &mut self.stream, &self.state, self.role);
+        if let Some(reply) = reply {
+            self.writer.queue_reply(reply);
+            let failing = result.is_err();
+            match self.writer.flush(&mut self.stream) {
+                // Still queued: the caller flushes when the stream is writable.
+                Err(Error::Io(e)) if is_retryable(&e) => {}
+                // The Close that fails a connection is best effort.
+                Err(e) if !failing => {
+                    self.state.set_broken();
+                    return Err(e);
                 }
-                Ok(Incoming::Ping)
-            }
-            Ok(Incoming::Close(frame)) => {
-                self.close_received = true;
-                if !self.close_sent {
-                    let reply = frame.as_ref().map(|f| CloseFrame::new(f.code, ""));
-                    self.send_ref(MessageRef::Close(reply))?;
-                }
-                Ok(Incoming::Close(frame))
-            }
-            Ok(incoming) => Ok(incoming),
-            Err(e) => {
-                if let Some(code) = e.close_code() {
-                    self.fail(code, &e.to_string());
-                } else if matches!(e, Error::UnexpectedEof) {
-                    self.ended = true;
-                }
-                Err(e)
+                _ => {}
             }
         }
+        result
     }
 
-    /// Fail the connection (RFC 6455 §7.1.7): send a Close frame with `code`,
-    /// best effort, and stop reading.
-    fn fail(&mut self, code: CloseCode, reason: &str) {
-        if !self.close_sent {
-            let _ = self.send(Message::close(code, reason));
-        }
-        self.ended = true;
-    }
-
-    fn read_after_close(&mut self) -> Result<Incoming> {
-        if self.role == Role::Client && !self.ended {
-            // RFC 6455 §7.1.1: the server closes the TCP connection first;
-            // the client waits for that, discarding anything still arriving.
-            self.ended = true;
-            let mut sink = [0u8; 1024];
-            loop {
-                match self.stream.read(&mut sink) {
-                    Ok(0) => break,
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => break,
-                }
-            }
-        }
-        self.ended = true;
-        Err(Error::ConnectionClosed)
-    }
-
-    /// Queue a message without flushing. Small frames are coalesced in a
-    /// buffer; call [`WebSocket::flush`] (or use [`WebSocket::send`]).
+    /// Queue a message as one frame.
+    ///
+    /// `Ok` means the whole message is queued (already masked, compressed)
+    /// and will reach the wire in order; small frames are coalesced until
+    /// [`WebSocket::flush`] or until 64 KiB are queued. While more than
+    /// [`Config::max_write_buffer_size`] bytes are unsent and the stream
+    /// takes no more, the message is refused with [`Error::WriteBufferFull`]
+    /// and nothing of it is queued: flush when the stream is writable, then
+    /// retry. A `WouldBlock`/`TimedOut` while writing out is not reported
+    /// here (the bytes stay queued; the next flush reports it).
     ///
     /// Sending a [`Message::Close`] starts the close handshake; keep calling
     /// [`WebSocket::read`] until it returns [`Error::ConnectionClosed`].
@@ -214,25 +195,39 @@ impl<S: Read + Write> WebSocket<S> {
     /// [`WebSocket::write`] for a borrowed message: nothing is allocated
     /// (a client masks a copy in its reused write buffer).
     pub fn write_ref(&mut self, message: MessageRef<'_>) -> Result<()> {
-        if self.close_sent {
-            return Err(Error::AlreadyClosed);
-        }
+        self.state.get().check_write()?;
         message.check_sendable()?;
-        if let MessageRef::Close(_) = message {
-            self.close_sent = true;
-        }
-        self.writer
-            .write(&mut self.stream, message.opcode(), &message.payload())?;
-        Ok(())
+        let result = if let MessageRef::Close(_) = message {
+            self.state.send_close()?;
+            self.writer.queue_close(&message.payload());
+            Ok(())
+        } else {
+            self.writer
+                .write(&mut self.stream, message.opcode(), &message.payload())
+        };
+        self.note_broken();
+        result
     }
 
-    /// Write out queued frames and flush the stream.
+    /// Write out everything queued and flush the stream.
+    ///
+    /// `Ok` means every queued byte is on the wire. On a `WouldBlock` or
+    /// `TimedOut` error nothing is lost: call `flush` again (or `write`,
+    /// `send`) and the stream continues exactly where it stopped.
+    /// `Interrupted` is retried here. Any other I/O error fails the
+    /// connection: every later call returns [`Error::StreamFailed`].
     pub fn flush(&mut self) -> Result<()> {
-        self.writer.flush(&mut self.stream)?;
-        Ok(())
+        if self.state.get() == CloseState::Broken {
+            return Err(Error::StreamFailed);
+        }
+        let result = self.writer.flush(&mut self.stream);
+        self.note_broken();
+        result
     }
 
     /// [`write`](WebSocket::write) then [`flush`](WebSocket::flush).
+    /// [`Error::WriteBufferFull`] means the message was not queued; any
+    /// other error comes from the flush, after the message was queued.
     pub fn send(&mut self, message: Message) -> Result<()> {
         self.send_ref(message.as_ref())
     }
@@ -246,10 +241,16 @@ impl<S: Read + Write> WebSocket<S> {
     /// Start the close handshake with `code` and `reason` (RFC 6455 §7.1.2).
     /// Does nothing if a Close frame was already sent.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
-        if self.close_sent {
+        if self.state.get().close_sent() {
             return Ok(());
         }
         self.send(Message::close(code, reason))
+    }
+
+    fn note_broken(&mut self) {
+        if self.writer.is_broken() {
+            self.state.set_broken();
+        }
     }
 
     /// Whether a whole frame (or the rest of the one being read) is
@@ -262,9 +263,17 @@ impl<S: Read + Write> WebSocket<S> {
         self.reader.has_buffered()
     }
 
-    /// Whether frames are queued by [`WebSocket::write`] and not yet flushed.
+    /// Whether bytes are queued and not yet written: [`WebSocket::flush`]
+    /// has work to do. On a non-blocking stream, wait for it to be writable
+    /// while this is true.
     pub fn has_pending_output(&self) -> bool {
-        self.writer.has_buffered()
+        self.writer.pending() > 0
+    }
+
+    /// How many bytes are queued and not yet written (like the browser
+    /// API's `bufferedAmount`): the back-pressure a caller watches.
+    pub fn buffered_amount(&self) -> usize {
+        self.writer.pending()
     }
 
     /// This end's role.
@@ -274,7 +283,7 @@ impl<S: Read + Write> WebSocket<S> {
 
     /// Whether this side has sent a Close frame.
     pub fn close_sent(&self) -> bool {
-        self.close_sent
+        self.state.get().close_sent()
     }
 
     /// The underlying stream.
@@ -288,13 +297,13 @@ impl<S: Read + Write> WebSocket<S> {
         &mut self.stream
     }
 
-    pub(crate) fn into_parts(self) -> (S, Reader, Writer, bool, bool) {
-        (
-            self.stream,
-            self.reader,
-            self.writer,
-            self.close_sent,
-            self.close_received,
-        )
+    pub(crate) fn into_parts(self) -> Parts<S> {
+        Parts {
+            stream: self.stream,
+            role: self.role,
+            reader: self.reader,
+            writer: self.writer,
+            state: self.state,
+        }
     }
 }

@@ -1,79 +1,179 @@
 //! The write side of the message layer: frames a message, masks it when the
-//! role is client (RFC 6455 §5.3), and coalesces small frames in a buffer so
-//! that many of them leave in one system call.
+//! role is client (RFC 6455 §5.3), compresses it when permessage-deflate is
+//! on (RFC 7692 §7.2.1), and queues it whole in the [`Outbox`], which
+//! writes it out resumably.
+//!
+//! Small frames are coalesced so that many leave in one system call; large
+//! unmasked payloads go straight from the caller's memory. The answer to
+//! the latest ping waits in a one-frame slot rather than in the queue, so a
+//! peer that pings while not reading cannot grow the queue without bound
+//! (RFC 6455 §5.5.3 lets a pong answer only the most recent ping).
 
 use std::io::{self, Write};
 
-use crate::config::Role;
-use crate::frame::write_parts;
+use crate::config::{Config, Role};
+use crate::core::{ControlPayload, Reply};
+use crate::deflate::Deflater;
+use crate::error::{Error, Result};
 use crate::header::{Header, OpCode, MAX_HEADER_LEN};
 use crate::mask::{apply_mask, random_mask};
+use crate::outbox::{is_retryable, Outbox};
 
-/// Frames at most this large are copied into the write buffer; larger
-/// unmasked payloads are written straight from the caller's memory.
+/// Frames at most this large are copied into the queue; larger unmasked
+/// payloads are written straight from the caller's memory.
 const COPY_LIMIT: usize = 16 * 1024;
-/// The buffer is written out once it holds this much.
+/// The queue is written out once it holds this much.
 const FLUSH_AT: usize = 64 * 1024;
 /// A client copies and masks payloads in pieces this large (a quarter of a
 /// typical 32 KiB L1 data cache).
 const MASK_PIECE: usize = 8 * 1024;
 
-/// Turns messages into frames on a stream.
+/// Turns messages into frames and keeps them until the stream takes them.
 #[derive(Debug)]
 pub(crate) struct Writer {
     role: Role,
-    buf: Vec<u8>,
+    outbox: Outbox,
+    /// `write` refuses new messages while more than this is unsent.
+    max_buffer: usize,
+    /// The pong owed for the latest ping, not yet queued.
+    pong: Option<ControlPayload>,
     /// permessage-deflate compressor and the smallest message worth compressing.
-    #[cfg(feature = "deflate")]
-    deflate: Option<(crate::deflate::codec::Deflater, usize)>,
+    deflate: Option<(Deflater, usize)>,
     /// Reused output buffer of the compressor.
-    #[cfg(feature = "deflate")]
     compressed: Vec<u8>,
 }
 
 impl Writer {
-    pub(crate) fn new(role: Role) -> Writer {
+    pub(crate) fn new(role: Role, config: &Config) -> Writer {
         Writer {
             role,
-            buf: Vec::new(),
-            #[cfg(feature = "deflate")]
+            outbox: Outbox::default(),
+            max_buffer: config.max_write_buffer_size,
+            pong: None,
             deflate: None,
-            #[cfg(feature = "deflate")]
             compressed: Vec::new(),
         }
     }
 
     /// Compress data messages of at least `min_size` bytes from now on.
-    #[cfg(feature = "deflate")]
-    pub(crate) fn set_deflater(
-        &mut self,
-        deflater: crate::deflate::codec::Deflater,
-        min_size: usize,
-    ) {
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    pub(crate) fn set_deflater(&mut self, deflater: Deflater, min_size: usize) {
         self.deflate = Some((deflater, min_size));
+    }
+
+    /// Unsent bytes, the owed pong included.
+    pub(crate) fn pending(&self) -> usize {
+        self.outbox.pending() + self.pong.map_or(0, |p| 2 + p.as_slice().len())
+    }
+
+    /// Whether a write error other than `WouldBlock`/`TimedOut` broke the
+    /// stream.
+    pub(crate) fn is_broken(&self) -> bool {
+        self.outbox.is_broken()
     }
 
     /// Queue one message as a single final frame with `opcode` and
     /// `payload`, compressed when permessage-deflate is on and the message
-    /// is large enough (RFC 7692 §6). Small frames stay in the buffer until
-    /// [`Writer::flush`] or until the buffer fills.
+    /// is large enough (RFC 7692 §6).
+    ///
+    /// `Ok` means the frame is queued whole (or already written). While
+    /// more than the configured limit is unsent and the stream takes no
+    /// more, the message is refused with [`Error::WriteBufferFull`] and
+    /// nothing of it is queued. A `WouldBlock` or `TimedOut` while writing
+    /// out is not an error here: the bytes stay queued and the next
+    /// [`Writer::flush`] reports it.
     pub(crate) fn write<W: Write + ?Sized>(
         &mut self,
         w: &mut W,
         opcode: OpCode,
         payload: &[u8],
-    ) -> io::Result<()> {
-        #[cfg(feature = "deflate")]
+    ) -> Result<()> {
+        if self.outbox.is_broken() {
+            return Err(Error::StreamFailed);
+        }
+        if self.outbox.pending() > self.max_buffer {
+            if let Err(e) = self.outbox.drain(w) {
+                if !is_retryable(&e) {
+                    return Err(e.into());
+                }
+                if self.outbox.pending() > self.max_buffer {
+                    return Err(Error::WriteBufferFull);
+                }
+            }
+        }
+        self.queue_pong(false);
         if let Some((deflater, min_size)) = &mut self.deflate {
             if !opcode.is_control() && payload.len() >= *min_size {
                 let mut compressed = std::mem::take(&mut self.compressed);
-                deflater.compress(payload, &mut compressed)?;
-                let result = self.write_frame(w, opcode, true, &compressed);
+                let result = match deflater.compress(payload, &mut compressed) {
+                    Ok(()) => self.write_frame(w, opcode, true, &compressed),
+                    Err(e) => Err(e.into()),
+                };
                 self.compressed = compressed;
                 return result;
             }
         }
         self.write_frame(w, opcode, false, payload)
+    }
+
+    /// Queue a reply the reading side owes.
+    pub(crate) fn queue_reply(&mut self, reply: Reply) {
+        match reply {
+            Reply::Pong(payload) => self.owe_pong(payload),
+            Reply::Close(payload) => self.queue_close(payload.as_slice()),
+        }
+    }
+
+    /// Owe a pong for a ping with `payload`; it replaces an older pong not
+    /// yet queued.
+    pub(crate) fn owe_pong(&mut self, payload: ControlPayload) {
+        self.pong = Some(payload);
+    }
+
+    /// Queue a Close frame with `payload` (at most 125 bytes, checked by the
+    /// caller). A Close the protocol owes (an echo, a failure) is queued
+    /// whatever the queue holds: it is the last frame of the connection.
+    pub(crate) fn queue_close(&mut self, payload: &[u8]) {
+        self.queue_pong(true);
+        self.append_frame(OpCode::Close, false, payload);
+    }
+
+    /// Write out everything queued and flush the stream. A `WouldBlock` or
+    /// `TimedOut` keeps the rest queued: call again to continue.
+    pub(crate) fn flush<W: Write + ?Sized>(&mut self, w: &mut W) -> Result<()> {
+        if self.outbox.is_broken() {
+            return Err(Error::StreamFailed);
+        }
+        self.queue_pong(false);
+        self.outbox.drain(w)?;
+        // The pong may have waited for room.
+        if self.pong.is_some() {
+            self.queue_pong(false);
+            self.outbox.drain(w)?;
+        }
+        loop {
+            match w.flush() {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    if !is_retryable(&e) {
+                        self.outbox.set_broken();
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+
+    /// Move the owed pong into the queue, when there is room for it (or
+    /// always, with `force`).
+    fn queue_pong(&mut self, force: bool) {
+        if let Some(pong) = self.pong {
+            if force || self.outbox.pending() < FLUSH_AT {
+                self.pong = None;
+                self.append_frame(OpCode::Pong, false, pong.as_slice());
+            }
+        }
     }
 
     fn write_frame<W: Write + ?Sized>(
@@ -82,64 +182,70 @@ impl Writer {
         opcode: OpCode,
         rsv1: bool,
         payload: &[u8],
-    ) -> io::Result<()> {
-        let mut header = Header::new(opcode, payload.len() as u64);
-        header.rsv1 = rsv1;
-        if self.role == Role::Client {
-            header.mask = Some(random_mask());
+    ) -> Result<()> {
+        if self.role == Role::Server && payload.len() > COPY_LIMIT {
+            let (head, n) = encode_header(opcode, rsv1, payload.len(), None);
+            let direct = match self.outbox.drain(w) {
+                Ok(()) => self.outbox.write_direct(w, &head[..n], payload),
+                Err(e) if is_retryable(&e) => {
+                    let tail = self.outbox.tail();
+                    tail.extend_from_slice(&head[..n]);
+                    tail.extend_from_slice(payload);
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            };
+            return match direct {
+                Err(e) if !is_retryable(&e) => Err(e.into()),
+                _ => Ok(()),
+            };
         }
-        let mut head = [0u8; MAX_HEADER_LEN];
-        let n = header.encode(&mut head);
-        match header.mask {
-            None if payload.len() > COPY_LIMIT => {
-                self.write_buffered(w)?;
-                write_parts(w, &head[..n], payload)?;
+        self.append_frame(opcode, rsv1, payload);
+        if self.outbox.pending() >= FLUSH_AT {
+            if let Err(e) = self.outbox.drain(w) {
+                if !is_retryable(&e) {
+                    return Err(e.into());
+                }
             }
-            None => {
-                self.buf.extend_from_slice(&head[..n]);
-                self.buf.extend_from_slice(payload);
-            }
+        }
+        Ok(())
+    }
+
+    /// Append one whole frame to the queue, masked for a client.
+    fn append_frame(&mut self, opcode: OpCode, rsv1: bool, payload: &[u8]) {
+        let mask = (self.role == Role::Client).then(random_mask);
+        let (head, n) = encode_header(opcode, rsv1, payload.len(), mask);
+        let buf = self.outbox.tail();
+        buf.reserve(n + payload.len());
+        buf.extend_from_slice(&head[..n]);
+        match mask {
+            None => buf.extend_from_slice(payload),
             Some(mask) => {
-                self.buf.reserve(n + payload.len());
-                self.buf.extend_from_slice(&head[..n]);
                 // Copy and mask piece by piece: each piece is masked while
                 // it is still in the L1 cache, so a large payload costs one
                 // pass through memory instead of two.
                 let mut offset = 0;
                 for piece in payload.chunks(MASK_PIECE) {
-                    let at = self.buf.len();
-                    self.buf.extend_from_slice(piece);
-                    apply_mask(&mut self.buf[at..], mask, offset);
+                    let at = buf.len();
+                    buf.extend_from_slice(piece);
+                    apply_mask(&mut buf[at..], mask, offset);
                     offset += piece.len();
                 }
             }
         }
-        if self.buf.len() >= FLUSH_AT {
-            self.write_buffered(w)?;
-        }
-        Ok(())
     }
+}
 
-    /// Whether frames are waiting in the buffer.
-    pub(crate) fn has_buffered(&self) -> bool {
-        !self.buf.is_empty()
-    }
-
-    /// Write out the buffer and flush the stream.
-    pub(crate) fn flush<W: Write + ?Sized>(&mut self, w: &mut W) -> io::Result<()> {
-        self.write_buffered(w)?;
-        w.flush()
-    }
-
-    fn write_buffered<W: Write + ?Sized>(&mut self, w: &mut W) -> io::Result<()> {
-        if !self.buf.is_empty() {
-            let result = w.write_all(&self.buf);
-            self.buf.clear();
-            if self.buf.capacity() > 4 * FLUSH_AT {
-                self.buf.shrink_to(FLUSH_AT);
-            }
-            result?;
-        }
-        Ok(())
-    }
+fn encode_header(
+    opcode: OpCode,
+    rsv1: bool,
+    len: usize,
+    mask: Option<[u8; 4]>,
+) -> ([u8; MAX_HEADER_LEN], usize) {
+    let mut header = Header::new(opcode, len as u64);
+    header.rsv1 = rsv1;
+    header.mask = mask;
+    let mut head = [0u8; MAX_HEADER_LEN];
+    let n = header.encode(&mut head);
+    (head, n)
 }

@@ -240,6 +240,43 @@ fn decompression_bomb_fails_with_1009_while_inflating() {
 }
 
 #[test]
+fn an_incompressible_message_just_under_the_limit_is_accepted() {
+    // 9,998 random bytes deflate to slightly *more* than 9,998: the limit
+    // is on the message the application receives, not on the frame.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let data: Vec<u8> = (0..9_998)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        })
+        .collect();
+    let mut sender = socket(Role::Client, Vec::new(), false);
+    sender.send(Message::Binary(data.clone())).unwrap();
+    let wire = sender.get_ref().output.clone();
+    assert!(
+        wire.len() > 9_998 + 8,
+        "the frame is larger than the message"
+    );
+    let config = Config {
+        max_message_size: 10_000,
+        ..Config::default()
+    };
+    let mut ws = WebSocket::from_raw_socket(Pipe::new(wire.clone()), Role::Server, &config);
+    ws.enable_deflate(params(false), &deflate_config());
+    assert_eq!(ws.read().unwrap(), Message::Binary(data));
+    // One byte over the limit once inflated is still refused.
+    let tight = Config {
+        max_message_size: 9_997,
+        ..Config::default()
+    };
+    let mut ws = WebSocket::from_raw_socket(Pipe::new(wire), Role::Server, &tight);
+    ws.enable_deflate(params(false), &deflate_config());
+    assert!(matches!(ws.read(), Err(Error::MessageTooBig { .. })));
+}
+
+#[test]
 fn small_messages_stay_uncompressed_below_the_threshold() {
     let mut ws =
         WebSocket::from_raw_socket(Pipe::new(Vec::new()), Role::Server, &Config::default());

@@ -1,10 +1,10 @@
-//! `WebSocket<TcpStream>::split`: a reader and a writer on two threads with
-//! no lock, over real sockets on 127.0.0.1. Heavy traffic both ways at once
-//! stays intact and in order; the reader hands pings and closes to the
-//! caller without answering them itself; the close state is shared.
+//! `WebSocket<TcpStream>::split`: a reader and a writer on two threads,
+//! over real sockets on 127.0.0.1. Heavy traffic both ways at once stays
+//! intact and in order; the reader answers pings, echoes closes and fails
+//! the connection itself, through the writing half, never waiting behind a
+//! writer blocked on a full socket; the close state is shared.
 
 use std::net::{TcpListener, TcpStream};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -48,7 +48,7 @@ fn pair() -> (WebSocket<TcpStream>, WebSocket<TcpStream>) {
 /// (0 to ~800 bytes), each carrying its index so order is checked too.
 fn message(tag: char, i: usize) -> Message {
     let pad = (i * 37) % 800;
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         Message::text(format!("{tag}{i}:{}", "é".repeat(pad / 2)))
     } else {
         let mut b = (i as u64).to_be_bytes().to_vec();
@@ -85,15 +85,19 @@ fn ten_thousand_messages_each_way_at_once_arrive_intact_and_in_order() {
     let (mut s_reader, mut s_writer) = server.split().unwrap();
     let (mut c_reader, mut c_writer) = client.split().unwrap();
 
-    // Server writer: its messages, then a Close.
+    // Server writer: its messages, then a Close once the server has read
+    // all of the client's (after the echo the client may send no more).
+    let (all_read, wait_all_read) = std::sync::mpsc::channel::<()>();
     let s_write = thread::spawn(move || {
         write_all(&mut s_writer, 's');
+        wait_all_read.recv_timeout(TIMEOUT).unwrap();
         s_writer.close(CloseCode::Normal, "done").unwrap();
         s_writer
     });
     // Server reader: the client's messages, then the client's close reply.
     let s_read = thread::spawn(move || {
         read_all(&mut s_reader, 'c');
+        all_read.send(()).unwrap();
         let close = s_reader.read().unwrap();
         // The reply can only come after our writer's Close, which set the
         // shared flag: this Close needs no echo.
@@ -101,12 +105,9 @@ fn ten_thousand_messages_each_way_at_once_arrive_intact_and_in_order() {
         assert!(matches!(s_reader.read(), Err(Error::ConnectionClosed)));
         close
     });
-    // Client writer: its messages, then echo whatever Close the reader saw.
-    let (to_writer, from_reader) = mpsc::channel::<Message>();
+    // Client writer: its messages only; the reader echoes the Close.
     let c_write = thread::spawn(move || {
         write_all(&mut c_writer, 'c');
-        let echo = from_reader.recv_timeout(TIMEOUT).unwrap();
-        c_writer.send(echo).unwrap();
         c_writer
     });
     read_all(&mut c_reader, 's');
@@ -118,41 +119,39 @@ fn ten_thousand_messages_each_way_at_once_arrive_intact_and_in_order() {
             reason: "done".into()
         }))
     );
-    // The client did not send a Close of its own yet: the reader must not
-    // have answered for it.
-    assert!(!c_reader.close_sent());
-    to_writer.send(close).unwrap();
-    assert!(matches!(c_reader.read(), Err(Error::ConnectionClosed)));
+    // The reader echoed it (RFC 6455 §5.5.1) through the writing half.
+    assert!(c_reader.close_sent());
 
     let c_writer = c_write.join().unwrap();
     assert!(c_writer.close_received());
-    assert!(c_reader.close_sent());
     let s_writer = s_write.join().unwrap();
     let reply = s_read.join().unwrap();
+    // The echo carries the code only.
     assert_eq!(
         reply,
         Message::Close(Some(CloseFrame {
             code: CloseCode::Normal,
-            reason: "done".into()
+            reason: String::new()
         }))
     );
     assert!(s_writer.close_received());
+    // The server closes the TCP connection; the client's wait ends.
+    drop(s_writer);
+    assert!(matches!(c_reader.read(), Err(Error::ConnectionClosed)));
 }
 
 #[test]
-fn the_reader_returns_a_ping_without_answering_it() {
+fn the_reader_answers_pings_and_echoes_a_close_itself() {
     let (server, mut client) = pair();
     let (mut reader, mut writer) = server.split().unwrap();
     client.send(Message::Ping(b"hi".to_vec())).unwrap();
     assert_eq!(reader.read().unwrap(), Message::Ping(b"hi".to_vec()));
-    // Had the reader answered, its pong would be on the wire before this.
+    // No write was in progress: the reader wrote the pong itself.
+    assert_eq!(client.read().unwrap(), Message::Pong(b"hi".to_vec()));
     writer.send(Message::text("marker")).unwrap();
     assert_eq!(client.read().unwrap(), Message::text("marker"));
-    // The pong goes out when the writer sends it.
-    writer.send(Message::Pong(b"hi".to_vec())).unwrap();
-    assert_eq!(client.read().unwrap(), Message::Pong(b"hi".to_vec()));
 
-    // A Close from the peer is surfaced, not echoed, until the writer does.
+    // A Close from the peer is returned and echoed with its code.
     client.close(CloseCode::Other(4000), "bye").unwrap();
     let close = reader.read().unwrap();
     assert_eq!(
@@ -163,19 +162,52 @@ fn the_reader_returns_a_ping_without_answering_it() {
         }))
     );
     assert!(writer.close_received());
-    assert!(!reader.close_sent());
-    writer.send(close).unwrap();
     assert!(reader.close_sent());
+    assert!(matches!(
+        writer.send(Message::text("late")),
+        Err(Error::AlreadyClosed)
+    ));
     assert!(matches!(reader.read(), Err(Error::ConnectionClosed)));
     drop((reader, writer));
     assert_eq!(
         client.read().unwrap(),
         Message::Close(Some(CloseFrame {
             code: CloseCode::Other(4000),
-            reason: "bye".into()
+            reason: String::new()
         }))
     );
     assert!(matches!(client.read(), Err(Error::ConnectionClosed)));
+}
+
+#[test]
+fn a_writer_blocked_on_a_full_socket_never_stops_the_reader_and_the_latest_ping_is_answered() {
+    let (server, mut client) = pair();
+    let (mut reader, mut writer) = server.split().unwrap();
+    // The client does not read: the server's 16 MiB message fills both
+    // socket buffers and its writer blocks inside `send`.
+    let big = vec![0x5au8; 16 << 20];
+    let expected = big.clone();
+    let send = thread::spawn(move || {
+        writer.send(Message::Binary(big)).unwrap();
+        writer
+    });
+    thread::sleep(Duration::from_millis(300));
+    assert!(!send.is_finished(), "the send should be blocked");
+    // The reader still reads; each ping is owed, the newest replacing the
+    // older ones (RFC 6455 §5.5.3).
+    for i in 0..50u8 {
+        client.send(Message::Ping(vec![i])).unwrap();
+        assert_eq!(reader.read().unwrap(), Message::Ping(vec![i]));
+    }
+    client.send(Message::text("still reading")).unwrap();
+    assert_eq!(reader.read().unwrap(), Message::text("still reading"));
+    // Now the client reads: the whole message, then the latest ping's pong.
+    assert_eq!(client.read().unwrap(), Message::Binary(expected));
+    let mut writer = send.join().unwrap();
+    let pong = client.read().unwrap();
+    assert_eq!(pong, Message::Pong(vec![49]));
+    writer.send(Message::text("after")).unwrap();
+    assert_eq!(client.read().unwrap(), Message::text("after"));
 }
 
 #[test]
@@ -214,7 +246,7 @@ fn the_close_state_is_shared_between_the_halves() {
 }
 
 #[test]
-fn the_reader_reports_a_protocol_error_and_leaves_the_close_to_the_writer() {
+fn the_reader_fails_the_connection_itself_on_a_protocol_error() {
     let (server, mut client) = pair();
     let (mut reader, mut writer) = server.split().unwrap();
     // An unmasked client frame, written raw past the client's own writer.
@@ -223,16 +255,19 @@ fn the_reader_reports_a_protocol_error_and_leaves_the_close_to_the_writer() {
     let e = reader.read().unwrap_err();
     assert!(matches!(e, Error::UnmaskedClientFrame), "{e:?}");
     assert!(matches!(reader.read(), Err(Error::ConnectionClosed)));
-    // The reader sent nothing: the writer can still send the one Close.
-    assert!(!reader.close_sent());
-    let code = e.close_code().unwrap();
-    writer.close(code, "unmasked").unwrap();
+    // The reader sent the Close with the error's code (RFC 6455 §7.1.7).
+    assert!(reader.close_sent());
+    writer.close(CloseCode::Normal, "ignored").unwrap();
+    assert!(matches!(
+        writer.send(Message::text("late")),
+        Err(Error::AlreadyClosed)
+    ));
     drop((reader, writer));
     assert_eq!(
         client.read().unwrap(),
         Message::Close(Some(CloseFrame {
             code: CloseCode::Protocol,
-            reason: "unmasked".into()
+            reason: e.to_string()
         }))
     );
     // Then the server's TCP close, with no second Close frame before it.

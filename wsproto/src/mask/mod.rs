@@ -12,8 +12,6 @@
 
 use std::sync::OnceLock;
 
-use crate::frame::Frame;
-
 #[cfg(target_arch = "aarch64")]
 #[allow(unsafe_code)]
 mod neon;
@@ -105,8 +103,12 @@ fn rotate(mask: [u8; 4], offset: usize) -> [u8; 4] {
 
 /// The byte-by-byte reference cipher, straight from RFC 6455 §5.3.
 ///
-/// Slow; kept public as the oracle for differential tests, fuzzing and
-/// benchmarks of [`apply_mask`].
+/// Slow; the oracle for differential tests of [`apply_mask`].
+// Hidden, not private: code outside this crate checks `apply_mask` against
+// it: the `cipher_differential` fuzz target (fuzz/fuzz_targets/), the
+// cipher bench's self-check (benches/src/lib.rs) and
+// wsproto/tests/fuzz_regressions.rs. Not part of the supported API.
+#[doc(hidden)]
 pub fn apply_mask_naive(buf: &mut [u8], mask: [u8; 4], offset: usize) {
     // `(offset + i) % 4`, computed modulo 4 first so that no offset, however
     // large, can overflow (2^64 is a multiple of 4).
@@ -119,21 +121,6 @@ pub fn apply_mask_naive(buf: &mut [u8], mask: [u8; 4], offset: usize) {
 /// strong source of entropy", new for every frame).
 pub fn random_mask() -> [u8; 4] {
     rand::random()
-}
-
-/// Mask a frame for sending from a client, in place, with a fresh random key,
-/// as gobwas/ws `MaskFrameInPlace` does.
-///
-/// The payload is XORed and the key recorded in the header, so
-/// [`write_frame`](crate::write_frame) then puts it on the wire unchanged.
-/// Calling it on an already masked frame first removes the old mask.
-pub fn mask_frame_in_place(frame: &mut Frame) {
-    if let Some(old) = frame.header.mask.take() {
-        apply_mask(&mut frame.payload, old, 0);
-    }
-    let mask = random_mask();
-    apply_mask(&mut frame.payload, mask, 0);
-    frame.header.mask = Some(mask);
 }
 
 #[cfg(test)]
@@ -237,20 +224,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn mask_frame_in_place_records_key_and_roundtrips() {
-        let mut frame = Frame::text("hello");
-        mask_frame_in_place(&mut frame);
-        let mask = frame.header.mask.expect("masked");
-        assert_ne!(
-            frame.payload,
-            b"hello".to_vec(),
-            "payload must be masked (mask {mask:?})"
-        );
-        apply_mask(&mut frame.payload, mask, 0);
-        assert_eq!(frame.payload, b"hello");
     }
 
     proptest! {

@@ -3,7 +3,7 @@
 //! unchanged, one line per check, exit status 1 on any failure.
 //!
 //! ```text
-//! cargo run --release -p wsproto --example echo_client -- ws://127.0.0.1:PORT/ \
+//! cargo run --release -p interop --bin echo_client -- ws://127.0.0.1:PORT/ \
 //!     [--deflate | --no-deflate] [--server-no-context-takeover]
 //!     [--client-no-context-takeover] [--server-max-window-bits N]
 //!     [--client-max-window-bits N] [--min-compress-size BYTES]
