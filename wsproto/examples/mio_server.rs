@@ -304,8 +304,7 @@ fn is_ws_would_block(e: &Error) -> bool {
 }
 
 fn is_buffer_full(e: &Error) -> bool {
-    // By name until the variant exists on main (then `matches!`).
-    format!("{e:?}") == "WriteBufferFull"
+    matches!(e, Error::WriteBufferFull)
 }
 
 /// Make all the progress possible on one connection.

@@ -51,7 +51,7 @@ fn prose(len: usize, seed: usize) -> String {
     let mut i = seed;
     while s.len() < len {
         s.push_str(words[i % words.len()]);
-        s.push(if i % 11 == 0 { '\n' } else { ' ' });
+        s.push(if i.is_multiple_of(11) { '\n' } else { ' ' });
         i = i.wrapping_mul(31).wrapping_add(7);
     }
     s
@@ -60,7 +60,7 @@ fn prose(len: usize, seed: usize) -> String {
 /// A small message: text or binary, 0 to ~300 bytes, carrying its index.
 fn small(i: usize) -> Message {
     let pad = (i * 37) % 300;
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         Message::text(format!("{i}:{}", prose(pad, i)))
     } else {
         let mut b = (i as u64).to_be_bytes().to_vec();
@@ -489,6 +489,17 @@ fn check_answers(
     let frames = RefDecoder::new(role == Role::Client, false)
         .decode_all(wire)
         .unwrap_or_else(|e| panic!("{label}: bad wire: {e}"));
+    check_answer_frames(label, &frames, pings, every_ping, close);
+}
+
+/// [`check_answers`] on decoded frames.
+fn check_answer_frames(
+    label: &str,
+    frames: &[RefFrame],
+    pings: &[Vec<u8>],
+    every_ping: bool,
+    close: Option<u16>,
+) {
     let (mut pongs, mut closes) = (Vec::new(), Vec::new());
     for (i, f) in frames.iter().enumerate() {
         match f.opcode {
@@ -714,7 +725,7 @@ fn close_initiated_under_faults() {
 
 // ------------------------------------------------------ back-pressure
 
-/// A stream that takes nothing: `write` accepts messages until more than
+/// A stream that takes nothing: `write` accepts messages while at most
 /// the write-buffer limit (default 1 MiB) is queued, then refuses with
 /// `WriteBufferFull` (not a time-out, and nothing of the refused message
 /// queued); once the stream drains, the refused message is accepted and
@@ -726,13 +737,29 @@ fn write_buffer_full_is_back_pressure() {
             let label = format!("{role:?} deflate={deflate}");
             let stream = FaultyStream::writer(Plan::Cycle(vec![Fault::WouldBlock]));
             let (mut ws, deflate) = socket(stream, role, deflate);
+            let limit = Config::default().max_write_buffer_size;
+            assert_eq!(limit, 1 << 20);
             let mut accepted = Vec::new();
             let mut refused = None;
+            let mut before_last = 0;
             for i in 0..10_000 {
                 let m = Message::binary(noise(1000, i));
+                let queued = ws.buffered_amount();
                 match ws.write(m.clone()) {
-                    Ok(()) => accepted.push(m),
+                    Ok(()) => {
+                        assert!(
+                            queued <= limit,
+                            "{label}: accepted onto {queued} queued bytes"
+                        );
+                        assert!(
+                            ws.buffered_amount() > queued,
+                            "{label}: accepted but not queued"
+                        );
+                        before_last = queued;
+                        accepted.push(m);
+                    }
                     Err(e) if is_buffer_full(&e) => {
+                        assert_eq!(ws.buffered_amount(), queued, "{label}: refused but queued");
                         refused = Some(m);
                         break;
                     }
@@ -741,15 +768,24 @@ fn write_buffer_full_is_back_pressure() {
             }
             let refused =
                 refused.unwrap_or_else(|| panic!("{label}: 10 MB queued and never refused"));
-            let queued: usize = accepted.iter().map(Message::len).sum();
+            let queued = ws.buffered_amount();
             assert!(
-                (1 << 20) <= queued + 1000 && queued <= (1 << 20) + 2 * 1000 + 64,
-                "{label}: refused after {queued} bytes queued (limit 1 MiB)"
+                queued > limit && before_last <= limit,
+                "{label}: refused with {queued} queued, {before_last} before the last accepted (limit {limit})"
             );
-            // Refused again while nothing moves.
-            assert!(ws.write(refused.clone()).is_err(), "{label}");
+            // Refused again while nothing moves, by `send` too.
+            assert!(
+                is_buffer_full(&ws.write(refused.clone()).unwrap_err()),
+                "{label}"
+            );
+            let e = ws.send(refused.clone()).unwrap_err();
+            assert!(
+                is_buffer_full(&e),
+                "{label}: send of a refused message: {e:?}"
+            );
             ws.get_mut().writes = Schedule::new(Plan::every_other(Fault::WouldBlock));
             flush_until_ok(&mut ws, MAX_CALLS, &label);
+            assert_eq!(ws.buffered_amount(), 0, "{label}");
             ws.write(refused.clone())
                 .unwrap_or_else(|e| panic!("{label}: retry: {e:?}"));
             flush_until_ok(&mut ws, MAX_CALLS, &label);
@@ -762,6 +798,308 @@ fn write_buffer_full_is_back_pressure() {
                 &accepted,
             );
         }
+    }
+}
+
+/// A small limit: one message larger than the limit is still accepted
+/// onto an empty queue (and only then refused), so any message can be sent.
+#[test]
+fn a_message_larger_than_the_limit_is_accepted_alone() {
+    for role in roles() {
+        let label = format!("{role:?}");
+        let config = Config {
+            max_write_buffer_size: 10_000,
+            ..Config::default()
+        };
+        let stream = FaultyStream::writer(Plan::Cycle(vec![Fault::WouldBlock]));
+        let mut ws = WebSocket::from_raw_socket(stream, role, &config);
+        let big = Message::binary(noise(100_000, 1));
+        ws.write(big.clone())
+            .unwrap_or_else(|e| panic!("{label}: {e:?}"));
+        assert!(ws.buffered_amount() >= 100_000, "{label}");
+        let e = ws.write(Message::text("x")).unwrap_err();
+        assert!(is_buffer_full(&e), "{label}: {e:?}");
+        ws.get_mut().writes =
+            Schedule::new(Plan::Cycle(vec![Fault::Short(999), Fault::WouldBlock]));
+        flush_until_ok(&mut ws, MAX_CALLS, &label);
+        write_queued(&mut ws, MessageRef::Text("x"), 10, &label);
+        flush_until_ok(&mut ws, MAX_CALLS, &label);
+        assert_wire(
+            &label,
+            &ws.get_ref().wire(),
+            role == Role::Client,
+            false,
+            &[big, Message::text("x")],
+        );
+    }
+}
+
+/// `buffered_amount` counts the queued wire bytes exactly and drops as
+/// they leave; `has_pending_output` agrees with it.
+#[test]
+fn buffered_amount_counts_unsent_bytes() {
+    let stream = FaultyStream::writer(Plan::Cycle(vec![Fault::WouldBlock]));
+    let (mut ws, _) = socket(stream, Role::Server, false);
+    assert_eq!(ws.buffered_amount(), 0);
+    assert!(!ws.has_pending_output());
+    ws.write(Message::text("hello")).unwrap();
+    assert_eq!(ws.buffered_amount(), 2 + 5);
+    ws.write(Message::binary(vec![0; 200])).unwrap();
+    assert_eq!(ws.buffered_amount(), 7 + 4 + 200);
+    ws.write(Message::binary(vec![0; 70_000])).unwrap();
+    assert_eq!(ws.buffered_amount(), 211 + 10 + 70_000);
+    assert!(ws.has_pending_output());
+    ws.get_mut().writes = Schedule::new(Plan::Cycle(vec![Fault::Short(100), Fault::WouldBlock]));
+    let mut last = ws.buffered_amount();
+    loop {
+        match ws.flush() {
+            Ok(()) => break,
+            Err(e) if is_timeout(&e) => {
+                let now = ws.buffered_amount();
+                assert_eq!(
+                    now + ws.get_ref().wire().len(),
+                    70_221,
+                    "queued + written = total"
+                );
+                assert!(now <= last);
+                last = now;
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(ws.buffered_amount(), 0);
+    assert!(!ws.has_pending_output());
+}
+
+/// A ping flood while the stream takes nothing: pongs cannot grow the
+/// queue past the limit (at most the limit, the last accepted message and
+/// one pong are queued), the pongs sent answer pings in order, and the
+/// latest ping is answered.
+#[test]
+fn ping_flood_while_stalled_stays_bounded() {
+    for role in roles() {
+        let label = format!("{role:?}");
+        let limit = Config::default().max_write_buffer_size;
+        // More pongs than the limit holds: 6 (server) or 10 (client) bytes each.
+        let n = 200_000u32;
+        let mut input = Vec::new();
+        for i in 0..n {
+            input.extend(peer_frame(role, common::PING, &i.to_be_bytes()));
+        }
+        let stream =
+            FaultyStream::with_input(input, Plan::Clean, Plan::Cycle(vec![Fault::WouldBlock]));
+        let (mut ws, _) = socket(stream, role, false);
+        let data = Message::binary(noise(5000, 1));
+        ws.write(data.clone()).unwrap();
+        let pong = 2 + 4 + if role == Role::Client { 4 } else { 0 };
+        let mut most = 0;
+        for i in 0..n {
+            match ws.read() {
+                Ok(Message::Ping(p)) => assert_eq!(p, i.to_be_bytes(), "{label}"),
+                other => panic!("{label}: ping {i}: {other:?}"),
+            }
+            most = most.max(ws.buffered_amount());
+        }
+        assert!(
+            most <= limit + pong + pong,
+            "{label}: {most} bytes queued at most (limit {limit})"
+        );
+        ws.get_mut().writes = Schedule::new(Plan::Clean);
+        flush_until_ok(&mut ws, 10, &label);
+        let frames = RefDecoder::new(role == Role::Client, false)
+            .decode_all(&ws.get_ref().wire())
+            .unwrap_or_else(|e| panic!("{label}: bad wire: {e}"));
+        assert!(frames[0].same_message(&RefFrame::of(&data)), "{label}");
+        let pings: Vec<Vec<u8>> = (0..n).map(|i| i.to_be_bytes().to_vec()).collect();
+        check_answer_frames(&label, &frames[1..], &pings, false, None);
+    }
+}
+
+// --------------------------------------------------------- split halves
+
+/// The split writer under faults: same contract as the whole connection.
+#[test]
+fn split_writer_under_faults() {
+    for role in roles() {
+        for deflate in [false, true] {
+            for plan in [
+                Plan::every_other(Fault::WouldBlock),
+                Plan::Cycle(vec![Fault::Short(777), Fault::TimedOut, Fault::Interrupted]),
+                Plan::random(21),
+            ] {
+                let label = format!("split {role:?} deflate={deflate} {plan:?}");
+                let mut stream = FaultyStream::writer(plan);
+                stream.fault_flush = true;
+                let wire = stream.tx.clone();
+                let (ws, deflate) = socket(stream, role, deflate);
+                let (_reader, mut writer) = ws.split().unwrap();
+                let messages = big_and_small();
+                for (i, m) in messages.iter().enumerate() {
+                    write_queued(&mut writer, m.as_ref(), MAX_CALLS, &label);
+                    if i % 7 == 0 {
+                        let _ = writer.flush();
+                    }
+                }
+                flush_until_ok(&mut writer, MAX_CALLS, &label);
+                assert_eq!(writer.buffered_amount(), 0, "{label}");
+                let wire = wire.lock().unwrap().log.clone();
+                assert_wire(&label, &wire, role == Role::Client, deflate, &messages);
+            }
+        }
+    }
+}
+
+/// The split reader answers pings and the Close itself, through the
+/// writer half, under faults on both halves, while the writer sends its
+/// own messages: the wire holds the writer's messages whole and in order,
+/// pongs for the pings (the latest always), and the Close echo last.
+#[test]
+fn split_reader_answers_through_the_writer_under_faults() {
+    for role in roles() {
+        for (read_plan, write_plan) in [
+            (Plan::Clean, Plan::Clean),
+            (
+                Plan::every_other(Fault::WouldBlock),
+                Plan::every_other(Fault::WouldBlock),
+            ),
+            (Plan::random(1), Plan::random(2)),
+            (
+                Plan::Clean,
+                Plan::Cycle(vec![Fault::WouldBlock, Fault::WouldBlock, Fault::Short(5)]),
+            ),
+        ] {
+            let label = format!("split {role:?} reads {read_plan:?} writes {write_plan:?}");
+            let pings: Vec<Vec<u8>> = (0..30u8).map(|i| vec![i; 1 + i as usize]).collect();
+            let mut input = Vec::new();
+            for p in &pings {
+                input.extend(peer_frame(role, common::PING, p));
+            }
+            input.extend(peer_frame(role, common::CLOSE, &close_payload(1000, b"")));
+            let mut stream = FaultyStream::with_input(input, read_plan, write_plan.clone());
+            stream.fault_flush = true;
+            let wire = stream.tx.clone();
+            let (ws, _) = socket(stream, role, false);
+            let (mut reader, mut writer) = ws.split().unwrap();
+            let mut sent = Vec::new();
+            let mut read = Vec::new();
+            let read_one = |reader: &mut wsproto::WsReader<FaultyStream>,
+                            read: &mut Vec<Message>| {
+                for _ in 0..100_000 {
+                    match reader.read() {
+                        Ok(m) => {
+                            read.push(m);
+                            return;
+                        }
+                        Err(e) if is_timeout(&e) => {}
+                        Err(e) => panic!("{label}: reader: {e:?} after {} messages", read.len()),
+                    }
+                }
+                panic!("{label}: reader makes no progress");
+            };
+            for i in 0..pings.len() {
+                let m = if i % 10 == 5 {
+                    Message::binary(noise(40_000, i as u64))
+                } else {
+                    small(i)
+                };
+                write_queued(&mut writer, m.as_ref(), MAX_CALLS, &label);
+                sent.push(m);
+                if i % 3 == 0 {
+                    let _ = writer.flush();
+                }
+                read_one(&mut reader, &mut read);
+            }
+            flush_until_ok(&mut writer, MAX_CALLS, &label);
+            read_one(&mut reader, &mut read); // the Close
+            assert!(
+                matches!(read.last(), Some(Message::Close(_))),
+                "{label}: {:?}",
+                read.last()
+            );
+            assert!(writer.close_sent(), "{label}: the reader echoed the Close");
+            flush_until_ok(&mut writer, MAX_CALLS, &label);
+            // After the Close: ConnectionClosed (a client first reads to
+            // EOF, which may take retries under read faults).
+            let mut after = reader.read();
+            for _ in 0..1000 {
+                match &after {
+                    Err(e) if is_timeout(e) => after = reader.read(),
+                    _ => break,
+                }
+            }
+            assert!(
+                matches!(after, Err(Error::ConnectionClosed)),
+                "{label}: read after the Close: {after:?}"
+            );
+            let wire = wire.lock().unwrap().log.clone();
+            let frames = RefDecoder::new(role == Role::Client, false)
+                .decode_all(&wire)
+                .unwrap_or_else(|e| panic!("{label}: bad wire: {e}"));
+            let data: Vec<&RefFrame> = frames.iter().filter(|f| f.opcode < 8).collect();
+            assert_eq!(data.len(), sent.len(), "{label}");
+            for (i, (f, m)) in data.iter().zip(&sent).enumerate() {
+                assert!(
+                    f.same_message(&RefFrame::of(m)),
+                    "{label}: message {i}: {}",
+                    describe(f)
+                );
+            }
+            let control: Vec<u8> = frames
+                .iter()
+                .filter(|f| f.opcode >= 8)
+                .map(|f| f.opcode)
+                .collect();
+            assert_eq!(
+                frames.last().map(|f| f.opcode),
+                Some(OP_CLOSE),
+                "{label}: Close echo last"
+            );
+            assert_eq!(
+                control.iter().filter(|&&o| o == OP_CLOSE).count(),
+                1,
+                "{label}"
+            );
+            let answers: Vec<RefFrame> = frames.into_iter().filter(|f| f.opcode >= 8).collect();
+            let every = matches!(write_plan, Plan::Clean);
+            check_answer_frames(&label, &answers, &pings, every, Some(1000));
+        }
+    }
+}
+
+/// A hard error on the split writer fails the connection for both halves'
+/// writes: later `write`/`flush`/`send` err with `StreamFailed`.
+#[test]
+fn split_writer_broken_pipe_fails_the_connection() {
+    for role in roles() {
+        let label = format!("split {role:?}");
+        let mut stream = FaultyStream::writer(Plan::every_other(Fault::WouldBlock));
+        stream.broken_at_write = Some(2);
+        let (ws, _) = socket(stream, role, false);
+        let (_reader, mut writer) = ws.split().unwrap();
+        let mut failed = None;
+        for m in big_and_small() {
+            if let Err(e) = writer.write(m).and_then(|()| writer.flush()) {
+                if is_timeout(&e) {
+                    continue;
+                }
+                failed = Some(e);
+                break;
+            }
+        }
+        let e = failed.unwrap_or_else(|| panic!("{label}: never failed"));
+        assert!(
+            matches!(&e, Error::Io(io) if io.kind() == ErrorKind::BrokenPipe),
+            "{label}: {e:?}"
+        );
+        for (what, r) in [
+            ("write", writer.write(Message::text("x"))),
+            ("flush", writer.flush()),
+            ("send", writer.send(Message::text("y"))),
+        ] {
+            let e = r.expect_err(what);
+            assert!(is_stream_failed(&e), "{label}: {what}: {e:?}");
+        }
+        writer.with_stream(|s| assert_eq!(s.stats.written_after_broken, 0, "{label}"));
     }
 }
 

@@ -235,6 +235,22 @@ pub fn duplex() -> (FaultyStream, FaultyStream) {
     )
 }
 
+/// The read half keeps the read schedule, the write half the write
+/// schedule; both keep the pipes (so the `tx` log still shows the wire).
+impl wsproto::SplitStream for FaultyStream {
+    type ReadHalf = FaultyStream;
+    type WriteHalf = FaultyStream;
+    fn split_stream(self) -> io::Result<(FaultyStream, FaultyStream)> {
+        let mut read = FaultyStream::new(self.rx.clone(), self.tx.clone());
+        read.reads = self.reads.clone();
+        // The read half must not write: make any write show.
+        read.writes = Schedule::new(Plan::Cycle(vec![Fault::Broken]));
+        let mut write = self;
+        write.reads = Schedule::new(Plan::Cycle(vec![Fault::Broken]));
+        Ok((read, write))
+    }
+}
+
 impl Read for FaultyStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.stats.read_calls += 1;
@@ -584,13 +600,12 @@ pub fn is_timeout(e: &Error) -> bool {
 
 /// `Error::WriteBufferFull`: the message was not queued.
 pub fn is_buffer_full(e: &Error) -> bool {
-    // By name until the variant exists on main (then `matches!`).
-    format!("{e:?}") == "WriteBufferFull"
+    matches!(e, Error::WriteBufferFull)
 }
 
-/// `Error::StreamFailed(..)`: an earlier hard I/O error failed the connection.
+/// `Error::StreamFailed`: an earlier hard I/O error failed the connection.
 pub fn is_stream_failed(e: &Error) -> bool {
-    format!("{e:?}").starts_with("StreamFailed")
+    matches!(e, Error::StreamFailed)
 }
 
 /// The writing side of a connection: [`WebSocket`] or the split writer.
@@ -608,7 +623,7 @@ impl<S: Read + Write> Sink for WebSocket<S> {
     }
 }
 
-impl Sink for wsproto::WsWriter {
+impl<S: wsproto::SplitStream> Sink for wsproto::WsWriter<S> {
     fn sink_write(&mut self, m: MessageRef<'_>) -> wsproto::Result<()> {
         self.write_ref(m)
     }
