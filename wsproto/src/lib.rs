@@ -165,6 +165,7 @@ mod mask;
 mod message;
 mod outbox;
 mod payload;
+mod read_buf;
 mod reader;
 mod role;
 mod split;
