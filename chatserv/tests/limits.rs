@@ -276,3 +276,48 @@ fn sigterm_closes_every_client_with_1001_and_exits_0() {
         Err(Error::Io(_))
     ));
 }
+
+#[test]
+fn a_long_shutdown_timeout_really_waits_and_does_not_blame_the_client() {
+    // The hard-coded 2 s wait for a Close reply used to win over
+    // --shutdown-timeout: with 10s the server exited after 2.02 s.
+    let mut server = Server::start(&["--shutdown-timeout", "4s"]);
+    let mute = server.connect("mute");
+    let start = Instant::now();
+    server.sigterm();
+    let status = server.wait_exit(Duration::from_secs(15));
+    let waited = start.elapsed();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        waited >= Duration::from_millis(3900),
+        "exited after {waited:?}"
+    );
+    assert!(waited < Duration::from_secs(8), "exited after {waited:?}");
+    let log = server.log();
+    let line = log
+        .iter()
+        .find(|l| l.contains("connection of mute closed"))
+        .unwrap_or_else(|| panic!("{log:#?}"));
+    assert!(
+        line.contains("by the server: no Close reply within its time-out"),
+        "{line}"
+    );
+    assert!(!line.contains("WARN"), "{line}");
+    drop(mute);
+}
+
+#[test]
+fn a_client_answering_the_close_does_not_wait_for_the_shutdown_timeout() {
+    let mut server = Server::start(&["--shutdown-timeout", "10s"]);
+    let mut ann = server.connect("ann");
+    let start = Instant::now();
+    server.sigterm();
+    let (_, frame) = read_until_close(&mut ann);
+    assert_eq!(code(&frame), Some(1001));
+    assert_eq!(server.wait_exit(Duration::from_secs(15)).code(), Some(0));
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+}
