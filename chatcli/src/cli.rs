@@ -11,6 +11,11 @@ use crate::error::ChatError;
 const AFTER_HELP: &str = "\
 Received messages are printed to stdout, one per line, as they arrive; logs go
 to stderr (filter them with RUST_LOG, e.g. RUST_LOG=debug or RUST_LOG=off).
+Control characters in received text are printed escaped (a newline as \\n, ESC
+as \\x1b), so a message is always one line and cannot steer the terminal.
+
+Ctrl-C or SIGTERM closes the connection normally (1000) and exits 0; a second
+one exits at once.
 
 Every frame the client sends is masked with a fresh random 4-byte key
 (RFC 6455 §5.3), like gobwas/ws MaskFrameInPlace; wsproto's client role does it.
@@ -21,7 +26,8 @@ Exit codes:
   1  could not connect, the server refused the upgrade (e.g. HTTP 400 or 503,
      printed with the server's explanation), the connection broke without a
      close handshake, or stdin/stdout failed
-  2  bad command line
+  2  bad command line (e.g. --addr http://..., or a user name the server's
+     rules refuse)
   3  the connection closed with an error code: the server kicked this client
      (e.g. 4001 \"logged in elsewhere\") or closed with a code other than
      1000/1001, or the server broke the protocol and the client closed with
@@ -32,13 +38,26 @@ Exit codes:
 #[derive(Debug, Clone, Parser)]
 #[command(name = "chatcli", version, about, after_help = AFTER_HELP)]
 pub struct Args {
-    /// Your name in the chat, sent as `?user=NAME` (percent-encoded).
-    #[arg(short, long, value_parser = non_empty)]
-    pub user: String,
+    /// Your name in the chat, sent as `?user=NAME` (percent-encoded): 1 to
+    /// 64 characters, no control characters, no leading or trailing
+    /// whitespace, not containing " -- FROM " (the server's rules).
+    #[arg(short, long, value_parser = user_name, required_unless_present = "token")]
+    pub user: Option<String>,
+
+    /// Log in with a signed token (from `chatserv token`) instead of
+    /// `?user=`, for a server started with --auth-secret-file; sent as an
+    /// `Authorization: Bearer` header. The name is the token's.
+    #[arg(
+        long,
+        value_name = "JWT",
+        env = "CHATCLI_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
 
     /// The chat server's WebSocket address (`ws://HOST:PORT[/PATH]`; a bare
     /// `HOST:PORT` means `ws://HOST:PORT`).
-    #[arg(short, long, default_value = "ws://127.0.0.1:8000")]
+    #[arg(short, long, default_value = "ws://127.0.0.1:8000", value_parser = ws_addr)]
     pub addr: String,
 
     /// Time between two sends of --message, e.g. `6s`, `500ms`, `1m`,
@@ -67,6 +86,11 @@ pub struct Args {
     #[arg(short, long)]
     pub interactive: bool,
 
+    /// Give up if the TCP connection, or then the server's answer to the
+    /// WebSocket upgrade, takes longer than this.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_interval)]
+    pub handshake_timeout: Duration,
+
     /// Offer permessage-deflate compression (RFC 7692) to the server. Off
     /// by default: chat lines are short, and uncompressed frames are
     /// easier to inspect.
@@ -81,14 +105,6 @@ impl Args {
     }
 }
 
-fn non_empty(s: &str) -> Result<String, String> {
-    if s.is_empty() {
-        Err("must not be empty".to_owned())
-    } else {
-        Ok(s.to_owned())
-    }
-}
-
 /// Like [`parse_duration`], refusing zero: a zero interval would flood the
 /// server.
 fn parse_interval(s: &str) -> Result<Duration, String> {
@@ -99,45 +115,33 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
 }
 
 /// Parse a duration written as one or more `<integer><unit>` groups, units
-/// `ms`, `s`, `m`, `h`: `6s`, `500ms`, `1m`, `1m30s`.
+/// `ms`, `s`, `m`, `h`: `6s`, `500ms`, `1m`, `1m30s`. The one parser
+/// chatserv uses too (`chatcommon`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = |why: &str| format!("invalid duration {s:?}: {why} (examples: 6s, 500ms, 1m, 1m30s)");
-    let mut rest = s.trim();
-    if rest.is_empty() {
-        return Err(bad("empty"));
-    }
-    let mut total = Duration::ZERO;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return Err(bad("expected a number"));
-        }
-        let n: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| bad("number too large"))?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let part = match &rest[..unit_len] {
-            "ms" => Some(Duration::from_millis(n)),
-            "s" => Some(Duration::from_secs(n)),
-            "m" => n.checked_mul(60).map(Duration::from_secs),
-            "h" => n.checked_mul(3600).map(Duration::from_secs),
-            "" => return Err(bad("missing unit")),
-            _ => return Err(bad("unknown unit, use ms, s, m or h")),
-        };
-        total = part
-            .and_then(|p| total.checked_add(p))
-            .ok_or_else(|| bad("too long"))?;
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
+    chatcommon::parse_duration(s)
 }
 
-/// The URL to connect to: `addr` with `user=<user>` added to its query,
+/// A user name following the server's rules (`chatcommon`), so that a
+/// name the server would refuse is a usage error here.
+fn user_name(s: &str) -> Result<String, String> {
+    chatcommon::check_user_name(s)
+        .map(|()| s.to_owned())
+        .map_err(str::to_owned)
+}
+
+/// `--addr` must be a `ws://` address (or a bare `HOST:PORT`): anything
+/// else is a usage error (exit 2), found before connecting.
+fn ws_addr(s: &str) -> Result<String, String> {
+    chat_url(s, "x").map(|_| s.to_owned()).map_err(|e| match e {
+        ChatError::BadAddr { source, .. } => format!(
+            "{source} (expected ws://HOST:PORT[/PATH] or HOST:PORT, e.g. ws://127.0.0.1:8000)"
+        ),
+        other => other.to_string(),
+    })
+}
+
+/// The URL to connect to: `addr` with `user=<user>` added to its query
+/// (nothing added when `user` is empty, for a token login),
 /// the name percent-encoded (RFC 3986 §2.1) so that any name, `&`, spaces
 /// and non-ASCII included, reaches the server intact.
 pub fn chat_url(addr: &str, user: &str) -> Result<String, ChatError> {
@@ -155,7 +159,14 @@ pub fn chat_url(addr: &str, user: &str) -> Result<String, ChatError> {
     } else {
         "/?"
     };
-    let url = format!("{addr}{sep}user={}", percent_encode(user));
+    let url = if user.is_empty() {
+        match rest.contains('/') {
+            true => addr.clone(),
+            false => format!("{addr}/"),
+        }
+    } else {
+        format!("{addr}{sep}user={}", percent_encode(user))
+    };
     wsproto::WsUrl::parse(&url).map_err(|source| ChatError::BadAddr {
         addr: addr.clone(),
         source,
@@ -236,12 +247,18 @@ mod tests {
         let a = Args::try_parse_from(["chatcli", "--user", "aaa"]).unwrap();
         assert_eq!(a.interval, Duration::from_secs(6));
         assert_eq!(a.message, "hello");
+        assert_eq!(a.user.as_deref(), Some("aaa"));
         assert_eq!(a.addr, "ws://127.0.0.1:8000");
         assert_eq!((a.count, a.reads_stdin()), (None, false));
         let a = Args::try_parse_from(["chatcli", "-u", "b", "-m", "-", "-n", "3"]).unwrap();
         assert_eq!((a.count, a.reads_stdin()), (Some(3), true));
         assert!(Args::try_parse_from(["chatcli"]).is_err());
         assert!(Args::try_parse_from(["chatcli", "--user", ""]).is_err());
+        assert!(Args::try_parse_from(["chatcli", "--user", " a"]).is_err());
+        assert!(Args::try_parse_from(["chatcli", "--user", "a -- FROM b"]).is_err());
+        assert!(Args::try_parse_from(["chatcli", "-u", "a", "--addr", "http://h:1"]).is_err());
+        let a = Args::try_parse_from(["chatcli", "--token", "t.t.t"]).unwrap();
+        assert_eq!((a.user, a.token.as_deref()), (None, Some("t.t.t")));
         assert!(Args::try_parse_from(["chatcli", "-u", "a", "--interval", "0s"]).is_err());
         let help = Args::command().render_long_help().to_string();
         for needle in [

@@ -21,8 +21,6 @@ use wsproto::{CloseCode, CloseFrame, Config, Error, Message, WebSocket, WsReader
 use crate::cli::{chat_url, Args};
 use crate::error::ChatError;
 
-/// Limit for the TCP connect and for the server's answer to the upgrade.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long to wait for the server's reply after sending a Close.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 /// After a failed write, how long to wait for the reader to say why (a
@@ -34,8 +32,10 @@ const MAX_LINE: usize = 64 * 1024;
 /// larger one fails the connection with 1009 (RFC 6455 §7.4.1) instead of
 /// filling memory.
 const MAX_MESSAGE: usize = 1 << 20;
-/// Longest body of an HTTP refusal shown to the user.
+/// Most of an HTTP refusal's body looked at, and most characters of its
+/// first line shown.
 const MAX_BODY_SHOWN: usize = 1024;
+const MAX_LINE_SHOWN: usize = 200;
 
 /// What the helper threads tell the main thread.
 #[derive(Debug)]
@@ -50,6 +50,8 @@ enum Event {
     StdinEnd,
     /// Reading stdin failed.
     StdinFailed(io::Error),
+    /// Ctrl-C or SIGTERM: close normally and leave.
+    Interrupted(i32),
 }
 
 /// Where the session is.
@@ -65,15 +67,22 @@ enum Phase {
 
 /// Run a whole session; `Ok` means it ended with a normal close.
 pub fn run(args: &Args) -> Result<(), ChatError> {
-    let url = chat_url(&args.addr, &args.user)?;
-    let ws = connect(&url, args.deflate)?;
-    tracing::info!(url = %url, user = %args.user, "connected");
+    let user = args.user.as_deref().unwrap_or("");
+    let url = chat_url(&args.addr, user)?;
+    let ws = connect(
+        &url,
+        args.token.as_deref(),
+        args.deflate,
+        args.handshake_timeout,
+    )?;
+    tracing::info!(url = %url, user = %user, token = args.token.is_some(), "connected");
     let (reader, writer) = ws.split().map_err(ChatError::Connection)?;
 
     // Bounded: a reader faster than stdout blocks instead of growing memory.
     let (tx, rx) = mpsc::sync_channel(64);
     let reader_tx = tx.clone();
     thread::spawn(move || read_loop(reader, reader_tx));
+    watch_signals(tx.clone()).map_err(ChatError::Signals)?;
     if args.reads_stdin() {
         // Blocks on stdin for the life of the process; it ends with it.
         thread::spawn(move || stdin_loop(tx));
@@ -103,13 +112,48 @@ pub fn run(args: &Args) -> Result<(), ChatError> {
     session.main_loop()
 }
 
-/// Resolve, connect with a time-out, and do the opening handshake,
+/// On the first SIGINT or SIGTERM, tell the main loop (which closes with
+/// 1000 and exits 0); a second one ends the process at once with 130.
+fn watch_signals(tx: SyncSender<Event>) -> io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut signals = signals.forever();
+            if let Some(signal) = signals.next() {
+                tracing::debug!(signal, "interrupted; closing with 1000");
+                if tx.send(Event::Interrupted(signal)).is_err() {
+                    return;
+                }
+            }
+            if signals.next().is_some() {
+                eprintln!("chatcli: interrupted again; leaving without waiting");
+                std::process::exit(130);
+            }
+        })?;
+    Ok(())
+}
+
+/// Resolve, connect with a time-out, and do the opening handshake
+/// (each within `timeout`), with `token` as a Bearer header if given,
 /// offering permessage-deflate if `deflate`.
-fn connect(url: &str, deflate: bool) -> Result<WebSocket<TcpStream>, ChatError> {
-    let request = wsproto::ClientRequest::new(url).map_err(|source| ChatError::BadAddr {
+fn connect(
+    url: &str,
+    token: Option<&str>,
+    deflate: bool,
+    timeout: Duration,
+) -> Result<WebSocket<TcpStream>, ChatError> {
+    let bad_addr = |source| ChatError::BadAddr {
         addr: url.to_owned(),
         source,
-    })?;
+    };
+    let mut request = wsproto::ClientRequest::new(url).map_err(bad_addr)?;
+    if let Some(token) = token {
+        request = request
+            .with_header("Authorization", &format!("Bearer {}", token.trim()))
+            .map_err(|_| ChatError::BadToken)?;
+    }
     let host = request.url.host.as_str();
     let port = request.url.port;
     let addrs = (host, port)
@@ -121,7 +165,7 @@ fn connect(url: &str, deflate: bool) -> Result<WebSocket<TcpStream>, ChatError> 
     let mut last_error = io::Error::new(io::ErrorKind::NotFound, "no address for this host");
     let mut stream = None;
     for addr in addrs {
-        match TcpStream::connect_timeout(&addr, HANDSHAKE_TIMEOUT) {
+        match TcpStream::connect_timeout(&addr, timeout) {
             Ok(s) => {
                 stream = Some(s);
                 break;
@@ -141,21 +185,29 @@ fn connect(url: &str, deflate: bool) -> Result<WebSocket<TcpStream>, ChatError> 
         source: Error::Io(e),
     };
     stream.set_nodelay(true).map_err(io_error)?;
-    // A server that accepts TCP but never answers must not hang us.
-    stream
-        .set_read_timeout(Some(HANDSHAKE_TIMEOUT))
-        .map_err(io_error)?;
     let config = Config {
         max_frame_size: MAX_MESSAGE,
         max_message_size: MAX_MESSAGE,
         deflate: deflate.then(wsproto::DeflateConfig::default),
         ..Config::default()
     };
-    let (ws, response) =
-        wsproto::client_handshake(stream, &request, &config).map_err(|e| match e {
+    // A server that accepts TCP but never answers must not hang us: the
+    // deadline covers the whole handshake and gives HandshakeTimedOut.
+    let deadline = Instant::now() + timeout;
+    let (ws, response) = wsproto::ClientHandshake::new(stream, &request, &config)
+        .and_then(|h| h.handshake_with_deadline(deadline))
+        .map_err(|e| match e {
             Error::HttpStatus { status, body } => ChatError::Refused {
                 status,
+                reason: reason_phrase(status),
                 body: shown_body(&body),
+            },
+            Error::HandshakeTimedOut => ChatError::HandshakeTimedOut {
+                url: url.to_owned(),
+                timeout,
+            },
+            Error::UnexpectedEof | Error::ConnectionClosed => ChatError::ClosedDuringHandshake {
+                url: url.to_owned(),
             },
             source => ChatError::Handshake {
                 url: url.to_owned(),
@@ -171,14 +223,43 @@ fn connect(url: &str, deflate: bool) -> Result<WebSocket<TcpStream>, ChatError> 
     Ok(ws)
 }
 
-/// The refusal body as one readable string, bounded.
+/// The first line of the refusal body, bounded and escaped (it comes from
+/// the server, and goes to a terminal).
 fn shown_body(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(&body[..body.len().min(MAX_BODY_SHOWN)]);
-    let text = text.trim();
-    if text.is_empty() {
-        "(no explanation in the body)".to_owned()
-    } else {
-        text.to_owned()
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty());
+    match line {
+        None => "(no explanation in the body)".to_owned(),
+        Some(line) => {
+            let mut shown: String = line.chars().take(MAX_LINE_SHOWN).collect();
+            if shown.len() < line.len() {
+                shown.push('…');
+            }
+            chatcommon::escape_for_terminal(&shown)
+        }
+    }
+}
+
+/// The standard reason phrase of an HTTP status (RFC 9110 §15), for the
+/// status line shown to the user.
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        301 => "Moved Permanently",
+        302 => "Found",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "",
     }
 }
 
@@ -350,6 +431,17 @@ impl Session<'_> {
                 Ok(false)
             }
             Event::StdinFailed(e) => Err(ChatError::Stdin(e)),
+            Event::Interrupted(signal) => {
+                if let Phase::Closing { .. } = self.phase {
+                    return Ok(false);
+                }
+                tracing::info!(signal, "interrupted; closing with 1000");
+                self.send(Message::close(CloseCode::Normal, ""))?;
+                self.phase = Phase::Closing {
+                    until: Instant::now() + CLOSE_TIMEOUT,
+                };
+                Ok(false)
+            }
         }
     }
 
@@ -422,8 +514,12 @@ impl Session<'_> {
     }
 
     /// Print one received message as a line, flushed at once so that a
-    /// pipe sees it as it arrives.
+    /// pipe sees it as it arrives. Control characters are escaped: a
+    /// message cannot print a second line (that would look like another
+    /// message, from another sender) nor reach the terminal as an escape
+    /// sequence.
     fn print(&mut self, text: &str) -> Result<(), ChatError> {
+        let text = chatcommon::escape_for_terminal(text);
         writeln!(self.out, "{text}")
             .and_then(|()| self.out.flush())
             .map_err(ChatError::Stdout)

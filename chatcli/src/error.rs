@@ -39,13 +39,46 @@ pub enum ChatError {
     /// The server answered the upgrade with an HTTP error (RFC 6455 §4.1:
     /// anything but 101 fails the connection), e.g. 400 for a missing user
     /// or 503 when it is full.
-    #[error("the server refused the connection with HTTP {status}: {body}")]
+    #[error("the server refused the connection with HTTP {status} {reason}: {body}")]
     Refused {
         /// The HTTP status.
         status: u16,
-        /// The body the server sent, as text (trimmed; may be empty).
+        /// Its standard reason phrase (empty if unknown).
+        reason: &'static str,
+        /// The first line of the body the server sent, escaped and bounded.
         body: String,
     },
+
+    /// The server accepted the TCP connection but did not answer the
+    /// upgrade in time.
+    #[error(
+        "timed out waiting for the WebSocket handshake: {url} accepted the connection but did \
+         not answer within {timeout:?} (is it a WebSocket server?)"
+    )]
+    HandshakeTimedOut {
+        /// The URL used.
+        url: String,
+        /// How long we waited.
+        timeout: std::time::Duration,
+    },
+
+    /// The server closed the TCP connection before answering the upgrade.
+    #[error(
+        "the server closed the connection during the WebSocket handshake, before answering \
+         the upgrade request to {url}"
+    )]
+    ClosedDuringHandshake {
+        /// The URL used.
+        url: String,
+    },
+
+    /// `--token` cannot go into a header (it has control characters).
+    #[error("invalid --token: it must not contain control characters")]
+    BadToken,
+
+    /// The Ctrl-C / SIGTERM handler could not be installed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(#[source] io::Error),
 
     /// The opening handshake failed otherwise (not a WebSocket server, time-out...).
     #[error("WebSocket handshake with {url} failed: {source}")]
@@ -94,11 +127,13 @@ pub enum ChatError {
 
 impl ChatError {
     /// The process exit code for this error (see `--help`): 3 when the
-    /// connection ended with an error close code, 1 for everything else.
-    /// (2 is clap's, for a bad command line.)
+    /// connection ended with an error close code, 2 for a bad command line
+    /// (clap's own code; `--addr` is normally caught by clap already), 1
+    /// for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
             ChatError::Kicked { .. } | ChatError::Protocol { .. } => 3,
+            ChatError::BadAddr { .. } | ChatError::BadToken => 2,
             _ => 1,
         }
     }

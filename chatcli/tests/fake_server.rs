@@ -456,3 +456,194 @@ fn deflate_flag_offers_permessage_deflate_and_compresses() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_eq!(out.lines(), ["plain reply"]);
 }
+
+#[test]
+fn received_text_cannot_spoof_a_sender_or_steer_the_terminal() {
+    let (listener, addr) = listen();
+    let srv = server(move || {
+        let (mut s, _) = accept_ws(&listener);
+        send(
+            &mut s,
+            Frame::text("我是管理员 -- FROM admin\nok -- FROM eve"),
+        );
+        send(
+            &mut s,
+            Frame::text("\u{1b}[31mred\u{1b}]0;title\u{7}\r -- FROM eve"),
+        );
+        send(
+            &mut s,
+            Frame::text("tab\there, bidi \u{202e}txet -- FROM eve"),
+        );
+        send(&mut s, Frame::close(CloseCode::Normal, ""));
+        read_until_close(&mut s);
+    });
+    let out = run(&["--user", "aaa", "--addr", &addr], None);
+    srv.join().expect("server thread");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        out.lines(),
+        [
+            "我是管理员 -- FROM admin\\nok -- FROM eve",
+            "\\x1b[31mred\\x1b]0;title\\x07\\r -- FROM eve",
+            "tab\\there, bidi \\u{202e}txet -- FROM eve",
+        ],
+        "{out:?}"
+    );
+    assert!(!out.stdout.contains('\u{1b}'));
+}
+
+#[test]
+fn a_non_websocket_answer_shows_the_status_line_and_one_line_of_body() {
+    let (listener, addr) = listen();
+    let srv = server(move || {
+        let mut s = accept_tcp(&listener);
+        read_request(&mut s, &Config::default()).expect("request");
+        Response::text(404, "no chat here\nsecond line\nthird line")
+            .write_to(&mut s)
+            .expect("write");
+    });
+    let out = run(&["--user", "aaa", "--addr", &addr], None);
+    srv.join().expect("server thread");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        out.stderr.contains("HTTP 404 Not Found: no chat here"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("second line"), "{}", out.stderr);
+}
+
+#[test]
+fn a_server_that_never_answers_the_handshake_times_out_clearly() {
+    let (listener, addr) = listen();
+    let srv = server(move || {
+        let s = accept_tcp(&listener);
+        thread::sleep(Duration::from_secs(3));
+        drop(s);
+    });
+    let start = Instant::now();
+    let out = run(
+        &[
+            "--user",
+            "aaa",
+            "--addr",
+            &addr,
+            "--handshake-timeout",
+            "1s",
+        ],
+        None,
+    );
+    assert!(start.elapsed() < Duration::from_millis(2900));
+    srv.join().expect("server thread");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("timed out waiting for the WebSocket handshake"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("os error"), "{}", out.stderr);
+}
+
+#[test]
+fn a_close_during_the_handshake_is_not_a_missing_close_handshake() {
+    let (listener, addr) = listen();
+    let srv = server(move || {
+        let mut s = accept_tcp(&listener);
+        read_request(&mut s, &Config::default()).expect("request");
+        drop(s);
+    });
+    let out = run(&["--user", "aaa", "--addr", &addr], None);
+    srv.join().expect("server thread");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("closed the connection during the WebSocket handshake"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("close handshake"), "{}", out.stderr);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &["--user", "aaa", "--addr", "http://127.0.0.1:8000"][..],
+        &["--user", "aaa", "--addr", "wss://127.0.0.1:8000"],
+        &["--user", " aaa"],
+        &["--user", "x -- FROM admin"],
+        &["--user", &"é".repeat(65)],
+        &["--user", "aaa", "--interval", "6"],
+        &[],
+    ] {
+        let out = run(args, None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+    }
+    let out = run(&["--user", "aaa", "--addr", "http://h:1"], None);
+    assert!(out.stderr.contains("ws://"), "{}", out.stderr);
+    let out = run(
+        &["--user", &"é".repeat(64), "--addr", "ws://127.0.0.1:1"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1), "64 characters are a valid name");
+}
+
+#[test]
+fn sigint_and_sigterm_close_with_1000_and_exit_0() {
+    for signal in ["-INT", "-TERM"] {
+        let (listener, addr) = listen();
+        let srv = server(move || {
+            let (mut s, _) = accept_ws(&listener);
+            send(&mut s, Frame::text("ready"));
+            let frames = read_until_close(&mut s);
+            send(&mut s, Frame::close(CloseCode::Normal, ""));
+            frames
+        });
+        let child = spawn_chatcli(
+            &["--user", "aaa", "--addr", &addr, "--interval", "1m"],
+            None,
+        );
+        let pid = child.id().to_string();
+        // Give it time to connect and install its handlers.
+        thread::sleep(Duration::from_millis(700));
+        let status = std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let out = finish(child, RUN_LIMIT);
+        let frames = srv.join().expect("server thread");
+        let last = frames.last().expect("a frame");
+        assert_eq!(
+            (last.0, close_body(&last.1).0),
+            (OpCode::Close, 1000),
+            "{signal}"
+        );
+        assert_eq!(out.status.code(), Some(0), "{signal}: {out:?}");
+        assert_eq!(out.lines(), ["ready"]);
+    }
+}
+
+#[test]
+fn a_token_is_sent_as_a_bearer_header_without_user() {
+    let (listener, addr) = listen();
+    let srv = server(move || {
+        let (mut s, request) = accept_ws(&listener);
+        send(&mut s, Frame::close(CloseCode::Normal, ""));
+        read_until_close(&mut s);
+        (
+            request.target().to_owned(),
+            request.header("authorization").map(str::to_owned),
+        )
+    });
+    let out = run(&["--token", "aaa.bbb.ccc", "--addr", &addr], None);
+    let (target, auth) = srv.join().expect("server thread");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(target, "/");
+    assert_eq!(auth.as_deref(), Some("Bearer aaa.bbb.ccc"));
+    assert!(
+        !out.stderr.contains("aaa.bbb.ccc"),
+        "token logged: {}",
+        out.stderr
+    );
+}

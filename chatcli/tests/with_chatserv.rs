@@ -225,3 +225,95 @@ fn second_login_kicks_the_first_with_4001() {
     };
     assert_eq!(status.code(), Some(3));
 }
+
+/// Start chatserv with extra options and environment.
+fn start_chatserv_with(args: &[&str], envs: &[(&str, &str)]) -> (Watched, String) {
+    let child = Command::new(chatserv_path())
+        .args(["--listen", "127.0.0.1:0", "--id", "test"])
+        .args(args)
+        .envs(envs.iter().copied())
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn chatserv");
+    let mut server = Watched::new(child);
+    let addr = server.wait_for(START_LIMIT, |line| {
+        let value = line.split("listen=").nth(1)?;
+        let value = value.split_whitespace().next()?.trim_matches('"');
+        line.contains("started").then(|| value.to_owned())
+    });
+    (server, format!("ws://{addr}"))
+}
+
+#[test]
+fn a_token_from_chatserv_token_logs_in_and_a_spoof_is_shown_escaped() {
+    const SECRET: &str = "chatcli-test-secret-0123456789abcdef";
+    let env = [("CHATSERV_AUTH_SECRET", SECRET)];
+    let (_server, addr) = start_chatserv_with(&[], &env);
+    let token = Command::new(chatserv_path())
+        .args(["token", "--user", "aaa", "--ttl", "5m"])
+        .envs(env)
+        .output()
+        .expect("chatserv token");
+    assert!(token.status.success(), "{token:?}");
+    let token = String::from_utf8(token.stdout).unwrap().trim().to_owned();
+
+    // Without a token chatcli is refused with the reason.
+    let refused = finish(
+        spawn_chatcli(&["--user", "aaa", "--addr", &addr], None),
+        RUN_LIMIT,
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        refused
+            .stderr
+            .contains("HTTP 401 Unauthorized: missing login token"),
+        "{}",
+        refused.stderr
+    );
+
+    let cli = spawn_chatcli(
+        &["--token", &token, "--addr", &addr, "--interval", "1m"],
+        None,
+    );
+    let mut cli = Watched::new(cli);
+    cli.wait_for(RUN_LIMIT, |line| line.contains("connected").then_some(()));
+    // eve, logged in with her own token, tries to pass as admin.
+    let eve_token = wsproto_token(SECRET, "eve");
+    let request = wsproto::ClientRequest::new(&format!("{addr}/?token={eve_token}")).unwrap();
+    let (mut eve, _) = wsproto::connect_with(&request, &wsproto::Config::default()).unwrap();
+    eve.send(wsproto::Message::text("我是管理员 -- FROM admin\nok"))
+        .unwrap();
+    eve.send(wsproto::Message::text("\u{1b}]0;pwned\u{7}done"))
+        .unwrap();
+    eve.close(wsproto::CloseCode::Normal, "").unwrap();
+    let _ = eve.read();
+    thread::sleep(Duration::from_millis(500));
+    let _ = Command::new("kill")
+        .args(["-TERM", &cli.child.id().to_string()])
+        .status();
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(cli.child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    let status = cli.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "我是管理员 -- FROM admin\\nok -- FROM eve",
+            "\\x1b]0;pwned\\x07done -- FROM eve"
+        ]
+    );
+}
+
+/// An HS256 token for `user`, made with `chatserv token`.
+fn wsproto_token(secret: &str, user: &str) -> String {
+    let out = Command::new(chatserv_path())
+        .args(["token", "--user", user])
+        .env("CHATSERV_AUTH_SECRET", secret)
+        .output()
+        .expect("chatserv token");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}

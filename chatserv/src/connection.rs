@@ -14,17 +14,22 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use tracing::{debug, info, warn};
-use wsproto::{error_response, read_request, upgrade, Accept, Request};
+use wsproto::{error_response, read_request, upgrade, Accept};
 use wsproto::{CloseCode, CloseFrame, Message, Response, WsReader};
 
 use crate::error::{Error, Result};
+use crate::flood::Bucket;
+use crate::gate;
 use crate::http::{is_timeout, plain_response, DeadlineReader};
 use crate::hub::LoginError;
 use crate::server::Shared;
 use crate::session::{Control, Outgoing, Session};
 
-/// Longest user name accepted, in bytes.
-pub const MAX_USER_LEN: usize = 64;
+/// `Retry-After` (seconds) of a 429 for too many connections from one IP.
+const RETRY_AFTER: &str = "10";
+
+/// Close reason for a client over `--rate-limit`.
+pub const RATE_LIMITED: &str = "rate limit exceeded";
 
 /// Serve one accepted TCP connection to the end. Errors are logged with
 /// the peer address; they never affect other connections.
@@ -63,12 +68,13 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) -> Resul
     };
 
     if !request.is_upgrade() {
-        let response = plain_response(&request);
+        let response = plain_response(&request, &settings.page_config);
         debug!(%peer, method = request.method(), path = request.path(), status = response.status, "http");
         response.write_to(&mut stream)?;
         return Ok(());
     }
     let refuse = |stream: &mut TcpStream, response: Response, why: &str| -> Result<()> {
+        // `why` never holds a token: refusals name the reason only.
         info!(%peer, status = response.status, "upgrade refused: {why}");
         response.write_to(stream)?;
         Ok(())
@@ -78,9 +84,25 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) -> Resul
     if let Err(e) = request.check_upgrade() {
         return refuse(&mut stream, error_response(&e), &e.to_string());
     }
-    let user = match user_name(&request) {
+    if let Err((response, why)) =
+        gate::check_origin(&request, settings.own_scheme, &settings.allowed_origins)
+    {
+        return refuse(&mut stream, response, &why);
+    }
+    let user = match gate::login(&request, settings.auth.as_ref()) {
         Ok(user) => user,
-        Err(why) => return refuse(&mut stream, Response::text(400, why), why),
+        Err((response, why)) => return refuse(&mut stream, response, &why),
+    };
+    let _per_ip = match settings.max_per_ip {
+        Some(max) => match shared.per_ip.acquire(peer.ip(), max) {
+            Some(guard) => Some(guard),
+            None => {
+                let why = format!("too many connections from {} (at most {max})", peer.ip());
+                let response = Response::text(429, &why).with_header("Retry-After", RETRY_AFTER);
+                return refuse(&mut stream, response, &why);
+            }
+        },
+        None => None,
     };
     let Some(slot) = shared.acquire_slot() else {
         let why = "too many connections";
@@ -130,8 +152,9 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) -> Resul
             let socket = reader.get_ref().try_clone()?;
             let control = Arc::clone(&conn.control);
             let ping_interval = settings.ping_interval;
+            let shutdown_timeout = settings.shutdown_timeout;
             let thread = shared.spawn(peer, move || {
-                crate::writer::run(writer, socket, rx, control, ping_interval)
+                crate::writer::run(writer, socket, rx, control, ping_interval, shutdown_timeout)
             })?;
             Ok((reader, thread))
         });
@@ -158,22 +181,6 @@ struct Conn {
     control: Arc<Control>,
     /// The reader's own sender, for pongs and wake-ups.
     tx: SyncSender<Outgoing>,
-}
-
-/// The user name from `?user=NAME`: non-empty, at most [`MAX_USER_LEN`]
-/// bytes, no control characters (it ends up in every broadcast and log).
-fn user_name(request: &Request) -> std::result::Result<String, &'static str> {
-    let user = request.query_param("user").unwrap_or_default();
-    let user = user.trim();
-    if user.is_empty() {
-        Err("missing user name: connect to ws://HOST:PORT/?user=NAME")
-    } else if user.len() > MAX_USER_LEN {
-        Err("user name too long (at most 64 bytes)")
-    } else if user.chars().any(char::is_control) {
-        Err("user name must not contain control characters")
-    } else {
-        Ok(user.to_owned())
-    }
 }
 
 /// How a reader loop ended, for the log and for what the writer must do.
@@ -213,7 +220,11 @@ fn run_session(mut reader: WsReader, writer_thread: JoinHandle<()>, conn: Conn, 
     drop(tx);
     let _ = writer_thread.join();
 
+    let gave_up = control.gave_up();
     match &end {
+        End::Closed(None) | End::Gone(_) if gave_up.is_some() => info!(
+            %peer, conn = id, waited = ?gave_up.unwrap_or_default(),
+            "connection of {user} closed by the server: no Close reply within its time-out"),
         End::Closed(frame) => info!(
             %peer, conn = id,
             code = frame.as_ref().map(|f| u16::from(f.code)),
@@ -241,8 +252,25 @@ fn read_loop(reader: &mut WsReader, conn: &Conn, shared: &Shared) -> End {
             let _ = tx.try_send(Outgoing::Wake);
         }
     };
+    let mut bucket = shared
+        .settings
+        .rate
+        .map(|(rate, burst)| Bucket::new(rate, burst));
+    let mut limited = false;
     loop {
         match reader.read() {
+            // After the 1008, whatever still arrives before the client's
+            // Close reply is dropped.
+            Ok(Message::Text(_)) if limited => {}
+            Ok(Message::Text(_))
+                if bucket
+                    .as_mut()
+                    .is_some_and(|b| !b.take(std::time::Instant::now())) =>
+            {
+                limited = true;
+                info!(%peer, conn = id, "{user} exceeded the rate limit; closing with 1008");
+                close(CloseCode::Policy, RATE_LIMITED, true);
+            }
             Ok(Message::Text(text)) => {
                 let line: Arc<str> = Arc::from(format!("{text} -- FROM {user}"));
                 let result = shared.hub.broadcast(user, *id, &line);
@@ -301,30 +329,5 @@ pub fn refuse_overloaded(mut stream: TcpStream) {
         .is_ok()
     {
         let _ = stream.write_all(&out);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn user(target: &str) -> std::result::Result<String, &'static str> {
-        let head = format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n");
-        user_name(&Request::parse(head.as_bytes(), 8).map_err(|_| "parse")?)
-    }
-
-    #[test]
-    fn user_names() {
-        assert_eq!(user("/?user=ann").as_deref(), Ok("ann"));
-        assert_eq!(
-            user("/chat?x=1&user=%E5%BC%A0%E4%B8%89").as_deref(),
-            Ok("张三")
-        );
-        assert!(user("/").is_err());
-        assert!(user("/?user=").is_err());
-        assert!(user("/?user=+").is_err());
-        assert!(user("/?user=a%0Ab").is_err());
-        assert!(user(&format!("/?user={}", "x".repeat(65))).is_err());
-        assert!(user("/?user=%FF").is_err());
     }
 }

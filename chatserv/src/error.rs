@@ -19,6 +19,10 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// The configuration cannot be used (e.g. an unreadable secret file).
+    #[error("{0}")]
+    Config(String),
+
     /// Ctrl-C / SIGTERM handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(io::Error),

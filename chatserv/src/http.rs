@@ -11,27 +11,58 @@ use wsproto::Response;
 /// The chat web page, built into the binary.
 pub const PAGE: &str = include_str!("../static/index.html");
 
+/// The page's icon (a speech bubble), served as `/favicon.ico` so that
+/// browsers, which ask for it by themselves, get no 404.
+pub const FAVICON: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 16 16\">\
+<path d=\"M2 2h12a1 1 0 0 1 1 1v8a1 1 0 0 1-1 1H7l-4 3v-3H2a1 1 0 0 1-1-1V3a1 1 0 0 1 1-1z\" \
+fill=\"#2f6fdd\"/></svg>";
+
+/// What the page needs to know about the server, served as `/config`:
+/// the largest message it accepts (so the page refuses larger ones before
+/// sending), whether logins need a token, and the name length limit.
+pub fn config_json(max_message_size: usize, signed_logins: bool) -> String {
+    format!(
+        "{{\"max_message_size\":{max_message_size},\"signed_logins\":{signed_logins},\
+         \"max_user_chars\":{}}}",
+        chatcommon::MAX_USER_CHARS
+    )
+}
+
 /// The answer to a request without `Upgrade: websocket`.
 ///
-/// `GET /` (or `/index.html`) serves the page; other paths are 404 and
-/// other methods 405 (RFC 9110 §15.5.6).
-pub fn plain_response(request: &Request) -> Response {
+/// `GET /` (or `/index.html`) serves the page, `/config` the JSON
+/// `config`, `/favicon.ico` the icon; other paths are 404 and other
+/// methods 405 (RFC 9110 §15.5.6).
+pub fn plain_response(request: &Request, config: &str) -> Response {
     if request.method() != "GET" && request.method() != "HEAD" {
         return Response::text(405, "only GET is supported").with_header("Allow", "GET, HEAD");
     }
-    match request.path() {
-        "/" | "/index.html" => {
-            let mut response = Response::new(200)
-                .with_header("Content-Type", "text/html; charset=utf-8")
-                .with_header("Cache-Control", "no-cache")
-                .with_header("Content-Length", &PAGE.len().to_string());
-            if request.method() == "GET" {
-                response = response.with_body(PAGE);
-            }
-            response
-        }
-        _ => Response::text(404, "not found: the chat page is at /"),
+    let (content_type, body, cache) = match request.path() {
+        "/" | "/index.html" => ("text/html; charset=utf-8", PAGE, "no-cache"),
+        "/config" => ("application/json", config, "no-cache"),
+        "/favicon.ico" | "/favicon.svg" => ("image/svg+xml", FAVICON, "max-age=86400"),
+        _ => return Response::text(404, "not found: the chat page is at /"),
+    };
+    let mut response = Response::new(200)
+        .with_header("Content-Type", content_type)
+        .with_header("Cache-Control", cache)
+        .with_header("X-Content-Type-Options", "nosniff")
+        .with_header("Content-Length", &body.len().to_string());
+    if request.path() == "/" || request.path() == "/index.html" {
+        // The page loads nothing from elsewhere and may not be framed
+        // (clickjacking).
+        response = response
+            .with_header(
+                "Content-Security-Policy",
+                "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+                 connect-src 'self' ws: wss:; frame-ancestors 'none'",
+            )
+            .with_header("X-Frame-Options", "DENY");
     }
+    if request.method() == "GET" {
+        response = response.with_body(body);
+    }
+    response
 }
 
 /// Reads from a socket but fails with `TimedOut` once `deadline` has
@@ -92,14 +123,22 @@ mod tests {
 
     #[test]
     fn routes() {
-        let r = plain_response(&request("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+        let config = config_json(1024, false);
+        let r = plain_response(&request("GET / HTTP/1.1\r\nHost: a\r\n\r\n"), &config);
         assert_eq!(r.status, 200);
         assert!(String::from_utf8_lossy(&r.body).contains("<html"));
-        let r = plain_response(&request("GET /nope HTTP/1.1\r\nHost: a\r\n\r\n"));
+        let r = plain_response(&request("GET /nope HTTP/1.1\r\nHost: a\r\n\r\n"), &config);
         assert_eq!(r.status, 404);
-        let r = plain_response(&request("POST / HTTP/1.1\r\nHost: a\r\n\r\n"));
+        let r = plain_response(&request("POST / HTTP/1.1\r\nHost: a\r\n\r\n"), &config);
         assert_eq!(r.status, 405);
-        let r = plain_response(&request("HEAD / HTTP/1.1\r\nHost: a\r\n\r\n"));
+        let r = plain_response(&request("GET /config HTTP/1.1\r\nHost: a\r\n\r\n"), &config);
+        assert_eq!(r.body, config.as_bytes());
+        let r = plain_response(
+            &request("GET /favicon.ico HTTP/1.1\r\nHost: a\r\n\r\n"),
+            &config,
+        );
+        assert_eq!(r.status, 200);
+        let r = plain_response(&request("HEAD / HTTP/1.1\r\nHost: a\r\n\r\n"), &config);
         assert_eq!(r.status, 200);
         assert!(r.body.is_empty());
     }

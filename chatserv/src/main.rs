@@ -12,12 +12,17 @@
 //! - [`writer`]: the per-connection writer thread;
 //! - [`hub`]: the user registry and the broadcast;
 //! - [`session`]: the handle other threads hold on a connection;
+//! - [`gate`]: who may open a WebSocket (Origin, login), [`auth`]: signed
+//!   logins (HS256 JWT), [`flood`]: rate and per-IP limits;
 //! - [`http`]: the web page and plain HTTP answers;
 //! - [`shutdown`]: Ctrl-C / SIGTERM.
 
+mod auth;
 mod cli;
 mod connection;
 mod error;
+mod flood;
+mod gate;
 mod http;
 mod hub;
 mod server;
@@ -33,6 +38,15 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let args = cli::Args::parse();
+    if let Some(cli::Command::Token(token)) = &args.command {
+        return print_token(token);
+    }
+    if let Err(why) = args.validate() {
+        use clap::CommandFactory;
+        cli::Args::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, why)
+            .exit();
+    }
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -49,4 +63,33 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `chatserv token`: print a signed login token on stdout.
+fn print_token(token: &cli::TokenArgs) -> ExitCode {
+    let secret = match auth::load_secret(token.secret_file.as_deref()) {
+        Ok(Some(secret)) => secret,
+        Ok(None) => {
+            eprintln!(
+                "chatserv: error: no secret: give --secret-file FILE (or set {})",
+                auth::SECRET_ENV
+            );
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("chatserv: error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let signer = auth::Auth::new(secret, None);
+    println!(
+        "{}",
+        signer.sign(
+            &token.user,
+            auth::now(),
+            token.ttl.as_secs().max(1),
+            token.audience.as_deref()
+        )
+    );
+    ExitCode::SUCCESS
 }

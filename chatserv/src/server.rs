@@ -10,9 +10,12 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
+use crate::auth::Auth;
 use crate::cli::Args;
 use crate::connection;
 use crate::error::{Error, Result};
+use crate::flood::{PerIp, Rate};
+use crate::gate::OriginPattern;
 use crate::hub::Hub;
 use crate::shutdown::Shutdown;
 
@@ -57,12 +60,38 @@ pub struct Settings {
     pub ws: wsproto::Config,
     /// Stack size of connection threads.
     pub stack_size: usize,
+    /// How long to wait for the Close reply when the server shuts down
+    /// (see [`Args::shutdown_timeout`]).
+    pub shutdown_timeout: Duration,
+    /// Signed logins, if a secret was given.
+    pub auth: Option<Auth>,
+    /// See [`Args::allowed_origin`].
+    pub allowed_origins: Vec<OriginPattern>,
+    /// The scheme of this server's own origin: `http` on plain TCP (TLS
+    /// makes it `https`). An `Origin` must match it (with the `Host`
+    /// header) or an allowed origin.
+    pub own_scheme: &'static str,
+    /// Per-connection message rate and burst, if limited.
+    pub rate: Option<(Rate, u32)>,
+    /// See [`Args::max_connections_per_ip`].
+    pub max_per_ip: Option<usize>,
+    /// The JSON served as `/config` to the page.
+    pub page_config: String,
 }
 
 impl Settings {
-    /// Settings from the command line.
-    pub fn from_args(args: &Args) -> Settings {
+    /// Settings from the command line; `auth` from the secret, if any.
+    pub fn from_args(args: &Args, auth: Option<Auth>) -> Settings {
         Settings {
+            page_config: crate::http::config_json(args.max_message_size, auth.is_some()),
+            shutdown_timeout: args.shutdown_timeout,
+            auth,
+            allowed_origins: args.allowed_origin.clone(),
+            own_scheme: "http",
+            rate: args
+                .rate_limit
+                .map(|rate| (rate, args.burst.unwrap_or(rate.count))),
+            max_per_ip: args.max_connections_per_ip.map(|n| n as usize),
             ping_interval: args.ping_interval,
             idle_timeout: args.idle_timeout,
             handshake_timeout: args.handshake_timeout,
@@ -95,6 +124,8 @@ pub struct Shared {
     live: AtomicUsize,
     /// Connection threads (handshaking or live).
     open: AtomicUsize,
+    /// Live connections per client IP.
+    pub per_ip: Arc<PerIp>,
 }
 
 /// One of the `max_connections` WebSocket slots; released on drop.
@@ -124,6 +155,7 @@ impl Shared {
             settings,
             live: AtomicUsize::new(0),
             open: AtomicUsize::new(0),
+            per_ip: Arc::default(),
         }
     }
 
@@ -154,6 +186,14 @@ impl Shared {
 /// Bind, serve until a shutdown signal, then close every client with 1001
 /// and wait up to `shutdown_timeout` for them.
 pub fn run(args: &Args, signals: Shutdown) -> Result<()> {
+    let secret =
+        crate::auth::load_secret(args.auth_secret_file.as_deref()).map_err(Error::Config)?;
+    let auth = secret.map(|key| Auth::new(key, args.auth_audience.clone()));
+    if auth.is_none() && args.auth_audience.is_some() {
+        return Err(Error::Config(
+            "--auth-audience needs --auth-secret-file (or CHATSERV_AUTH_SECRET)".into(),
+        ));
+    }
     let listener = TcpListener::bind(args.listen).map_err(|source| Error::Bind {
         addr: args.listen,
         source,
@@ -162,8 +202,15 @@ pub fn run(args: &Args, signals: Shutdown) -> Result<()> {
     let stop = signals.flag();
     // `accept` blocks; the signal thread wakes it with a connection.
     signals.watch(local)?;
-    let shared = Arc::new(Shared::new(Settings::from_args(args)));
-    info!(id = %args.id, listen = ?local.to_string(), "started");
+    let signed = auth.is_some();
+    let shared = Arc::new(Shared::new(Settings::from_args(args, auth)));
+    info!(id = %args.id, listen = ?local.to_string(), signed_logins = signed, "started");
+    if !signed {
+        warn!(
+            "logins are not signed: anyone can take any name with ?user=NAME; give \
+             --auth-secret-file (see chatserv --help) before exposing this server"
+        );
+    }
 
     loop {
         let accepted = listener.accept();
@@ -185,7 +232,9 @@ pub fn run(args: &Args, signals: Shutdown) -> Result<()> {
 
     let clients = shared.hub.shutdown();
     info!(id = %args.id, clients, "shutting down: closing every client with 1001");
-    let deadline = Instant::now() + args.shutdown_timeout;
+    // The writers wait up to shutdown_timeout for each Close reply; give
+    // them a moment beyond that to finish and log.
+    let deadline = Instant::now() + args.shutdown_timeout + Duration::from_millis(200);
     while shared.open.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }

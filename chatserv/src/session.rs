@@ -49,6 +49,9 @@ struct State {
     peer_closed: bool,
     /// The reader is gone: the writer should stop without a Close.
     stop: bool,
+    /// The writer stopped waiting for the peer's Close reply after this
+    /// long (a time-out the server chose, not the peer's failure).
+    gave_up: Option<std::time::Duration>,
 }
 
 /// Flags shared by the reader, the writer and anyone who wants the
@@ -97,6 +100,17 @@ impl Control {
     /// Whether the peer's Close arrived.
     pub fn peer_closed(&self) -> bool {
         self.lock().peer_closed
+    }
+
+    /// Record that the writer closed the TCP connection after waiting
+    /// `waited` for a Close reply that did not come.
+    pub fn set_gave_up(&self, waited: Duration) {
+        self.lock().gave_up = Some(waited);
+    }
+
+    /// How long the writer waited before giving up on the Close reply.
+    pub fn gave_up(&self) -> Option<Duration> {
+        self.lock().gave_up
     }
 
     /// Tell the writer to stop (the reader has ended).

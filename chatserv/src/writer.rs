@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tracing::debug;
-use wsproto::{Message, MessageRef, WsWriter};
+use wsproto::{CloseCode, Message, MessageRef, WsWriter};
 
 use crate::session::{Control, Outgoing};
 
@@ -22,7 +22,8 @@ const BATCH: usize = 64;
 
 /// How long to wait for the client's Close reply to a Close we started
 /// before closing the TCP connection anyway (RFC 6455 §7.1.1 lets the
-/// server close first).
+/// server close first). The 1001 Close of a shutdown waits
+/// `--shutdown-timeout` instead.
 pub const CLOSE_REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Run the writer until the connection ends; then shut the socket down
@@ -35,8 +36,9 @@ pub fn run(
     rx: Receiver<Outgoing>,
     control: Arc<Control>,
     ping_interval: Duration,
+    shutdown_timeout: Duration,
 ) {
-    if let Err(e) = write_loop(&mut writer, &rx, &control, ping_interval) {
+    if let Err(e) = write_loop(&mut writer, &rx, &control, ping_interval, shutdown_timeout) {
         debug!(peer = ?socket.peer_addr().ok(), error = %e, "write failed");
     }
     let _ = socket.shutdown(Shutdown::Both);
@@ -47,18 +49,23 @@ fn write_loop(
     rx: &Receiver<Outgoing>,
     control: &Control,
     ping_interval: Duration,
+    shutdown_timeout: Duration,
 ) -> wsproto::Result<()> {
     let mut next_ping = Instant::now() + ping_interval;
     loop {
         if let Some(close) = control.pending_close() {
             // A no-op when wsproto already sent a Close (the echo of the
             // client's, or the one failing a protocol error).
+            let wait = match &close.frame {
+                Some(frame) if frame.code == CloseCode::Away => shutdown_timeout,
+                _ => CLOSE_REPLY_TIMEOUT,
+            };
             match close.frame {
                 Some(frame) => writer.close(frame.code, &frame.reason)?,
                 None => writer.send(Message::Close(None))?,
             }
-            if close.wait_reply && !control.peer_closed() {
-                control.wait_peer_closed(CLOSE_REPLY_TIMEOUT);
+            if close.wait_reply && !control.peer_closed() && !control.wait_peer_closed(wait) {
+                control.set_gave_up(wait);
             }
             return Ok(());
         }

@@ -62,7 +62,7 @@ fn other_paths_are_404() {
     let server = Server::start(&[]);
     let (status, _, body) = http(
         server.addr,
-        "GET /favicon.ico HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        "GET /nothing-here.png HTTP/1.1\r\nHost: localhost\r\n\r\n",
     );
     assert_eq!(status, 404);
     assert!(String::from_utf8_lossy(&body).contains("not found"));

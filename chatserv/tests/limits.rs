@@ -88,14 +88,33 @@ fn oversized_messages_are_refused_with_1009() {
 
 #[test]
 fn silent_client_is_dropped_after_the_idle_timeout() {
-    let server = Server::start(&["--idle-timeout", "1s", "--ping-interval", "10s"]);
+    // --idle-timeout must now exceed --ping-interval (chatserv refuses the
+    // contradiction), so the silent client reads raw frames and never
+    // answers the server's pings: to the server it is silent.
+    let server = Server::start(&["--idle-timeout", "1s", "--ping-interval", "300ms"]);
     let start = Instant::now();
-    let mut ann = server.connect("ann");
-    // Reading sends nothing back (no ping arrives in 10 s to be answered),
-    // so to the server ann is silent.
-    let (_, frame) = read_until_close(&mut ann);
+    let ann = server.connect("ann");
+    let mut raw = ann.get_ref().try_clone().unwrap();
+    let (frame, pings) = {
+        let mut pings = 0;
+        loop {
+            let f = wsproto::read_frame(&mut raw, 1 << 20).expect("a frame");
+            match f.header.opcode {
+                wsproto::OpCode::Ping => pings += 1,
+                wsproto::OpCode::Close => break (f, pings),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    };
     let elapsed = start.elapsed();
-    assert_eq!(code(&frame), Some(1011));
+    assert!(pings >= 1, "no ping before the idle time-out");
+    assert_eq!(
+        frame
+            .payload
+            .get(..2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]])),
+        Some(1011)
+    );
     assert!(
         elapsed >= Duration::from_millis(900),
         "dropped after {elapsed:?}"
@@ -256,4 +275,49 @@ fn sigterm_closes_every_client_with_1001_and_exits_0() {
         wsproto::connect(&server.url("late")),
         Err(Error::Io(_))
     ));
+}
+
+#[test]
+fn a_long_shutdown_timeout_really_waits_and_does_not_blame_the_client() {
+    // The hard-coded 2 s wait for a Close reply used to win over
+    // --shutdown-timeout: with 10s the server exited after 2.02 s.
+    let mut server = Server::start(&["--shutdown-timeout", "4s"]);
+    let mute = server.connect("mute");
+    let start = Instant::now();
+    server.sigterm();
+    let status = server.wait_exit(Duration::from_secs(15));
+    let waited = start.elapsed();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        waited >= Duration::from_millis(3900),
+        "exited after {waited:?}"
+    );
+    assert!(waited < Duration::from_secs(8), "exited after {waited:?}");
+    let log = server.log();
+    let line = log
+        .iter()
+        .find(|l| l.contains("connection of mute closed"))
+        .unwrap_or_else(|| panic!("{log:#?}"));
+    assert!(
+        line.contains("by the server: no Close reply within its time-out"),
+        "{line}"
+    );
+    assert!(!line.contains("WARN"), "{line}");
+    drop(mute);
+}
+
+#[test]
+fn a_client_answering_the_close_does_not_wait_for_the_shutdown_timeout() {
+    let mut server = Server::start(&["--shutdown-timeout", "10s"]);
+    let mut ann = server.connect("ann");
+    let start = Instant::now();
+    server.sigterm();
+    let (_, frame) = read_until_close(&mut ann);
+    assert_eq!(code(&frame), Some(1001));
+    assert_eq!(server.wait_exit(Duration::from_secs(15)).code(), Some(0));
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
 }

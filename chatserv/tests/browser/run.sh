@@ -8,7 +8,8 @@
 # Needs node + npm and Debian's chromium (/usr/bin/chromium, or $CHROMIUM);
 # runs `npm ci` here if node_modules is missing. Starts the server on a free
 # 127.0.0.1 port (port 0; the bound address is read from its `started` log
-# line), runs chat.test.mjs, stops the server with SIGTERM. The last line
+# line), runs chat.test.mjs (which also starts servers of its own, with
+# $CHATSERV_BIN, to test restarts), stops the server with SIGTERM. The last line
 # printed is `browser: N passed, M failed`; the exit status is non-zero on
 # any failure.
 set -u
@@ -49,7 +50,7 @@ for _ in $(seq 1 100); do
 done
 [ -n "$addr" ] || { cat "$log" >&2; fail "server did not start"; }
 
-(cd "$here" && CHAT_URL="http://$addr/" timeout 120 node chat.test.mjs)
+(cd "$here" && CHAT_URL="http://$addr/" CHATSERV_BIN="$bin" timeout 180 node chat.test.mjs)
 status=$?
 trap - EXIT
 cleanup
