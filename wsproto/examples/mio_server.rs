@@ -22,22 +22,29 @@
 //! 3. `flush` writes out what it can; `WRITABLE` interest is registered only
 //!    while `has_pending_output()` says something is still queued.
 //!
+//! The opening handshake is wsproto's resumable `ServerHandshake`: a call
+//! that meets `WouldBlock` hands the handshake back with what it read and
+//! what it still has to write, and is resumed at the next readiness event
+//! (`wants_read` says which one to wait for). A bad request is answered
+//! (400, 426, ...) by the handshake itself.
+//!
 //! The WebSocket layer answers pings and echoes a Close itself (`read`
 //! queues the answer); once the peer's Close was read and the echo is on
 //! the wire, the server closes the TCP connection first (RFC 6455 §7.1.1).
 
 use std::collections::HashMap;
-use std::io::{self, ErrorKind, Read, Write};
-use std::net::SocketAddr;
+use std::io::{self, ErrorKind, Write};
+use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
-use wsproto::handshake::server::{error_response, upgrade, Accept, Request};
+use wsproto::handshake::server::ServerHandshake;
+use wsproto::handshake::HandshakeError;
 use wsproto::{Config, Error, Message, WebSocket};
 
 const LISTENER: Token = Token(0);
-/// A client that has not finished its request head after this long is
+/// A client that has not finished its handshake after this long is
 /// dropped (slowloris); checked at each wake-up.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -45,7 +52,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let addr = match (args.next(), args.next()) {
         (Some(flag), Some(addr)) if flag == "--listen" => addr,
-        (Some(addr), None) => addr,
+        (Some(addr), None) if addr != "--listen" => addr,
         (None, _) => "127.0.0.1:9001".into(),
         _ => {
             eprintln!("usage: mio_server [ADDR | --listen ADDR]");
@@ -58,103 +65,18 @@ fn main() {
     }
 }
 
-/// The socket under a connection, with room for the bytes of the HTTP
-/// answer (101, or an error) that must precede everything else.
-///
-/// This is the head-buffering shim of the handshake: `upgrade` writes the
-/// 101 answer into `head` (captured, since a non-blocking socket might not
-/// take it all), and every later write sends what is left of `head` first,
-/// so the answer and the frames after it leave in order whatever
-/// `WouldBlock` interrupts.
-struct Sock {
-    tcp: TcpStream,
-    head: Vec<u8>,
-    head_sent: usize,
-    capture: bool,
-}
-
-impl Sock {
-    fn new(tcp: TcpStream) -> Sock {
-        Sock {
-            tcp,
-            head: Vec::new(),
-            head_sent: 0,
-            capture: false,
-        }
-    }
-
-    fn head_pending(&self) -> bool {
-        self.head_sent < self.head.len()
-    }
-
-    /// Send what is left of the HTTP answer; `WouldBlock` if it cannot all go.
-    fn send_head(&mut self) -> io::Result<()> {
-        while self.head_pending() {
-            match self.tcp.write(&self.head[self.head_sent..]) {
-                Ok(0) => return Err(ErrorKind::WriteZero.into()),
-                Ok(n) => self.head_sent += n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        if !self.head.is_empty() {
-            self.head = Vec::new();
-            self.head_sent = 0;
-        }
-        Ok(())
-    }
-}
-
-impl Read for Sock {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.tcp.read(buf)
-    }
-    fn read_vectored(&mut self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
-        self.tcp.read_vectored(bufs)
-    }
-}
-
-impl Write for Sock {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.capture {
-            self.head.extend_from_slice(buf);
-            return Ok(buf.len());
-        }
-        self.send_head()?;
-        self.tcp.write(buf)
-    }
-    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        if self.capture {
-            return bufs.iter().map(|b| self.write(b)).sum();
-        }
-        self.send_head()?;
-        self.tcp.write_vectored(bufs)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        if !self.capture {
-            self.send_head()?;
-        }
-        self.tcp.flush()
-    }
-}
-
 enum State {
-    /// Reading the request head: the bytes so far.
-    Handshake {
-        sock: Sock,
-        buf: Vec<u8>,
-    },
-    /// Sending an HTTP error answer, then closing.
-    Refusing(Sock),
+    /// The opening handshake, resumable.
+    Handshake(Box<ServerHandshake<TcpStream>>),
     Open(Box<Open>),
 }
 
 struct Open {
-    ws: WebSocket<Sock>,
+    ws: WebSocket<TcpStream>,
     /// An echo refused with `WriteBufferFull`, to retry before reading more.
     stalled: Option<Message>,
-    /// The close handshake is done on our side: close the TCP connection
-    /// once the output is on the wire.
+    /// The conversation is over on our side: close the TCP connection
+    /// once the output (the Close echo, say) is on the wire.
     closing: bool,
 }
 
@@ -175,6 +97,8 @@ fn run(addr: &str) -> io::Result<()> {
     let addr: SocketAddr = addr
         .parse()
         .map_err(|e| io::Error::new(ErrorKind::InvalidInput, format!("{addr}: {e}")))?;
+    // permessage-deflate on, every message compressed (as the Autobahn
+    // server does, so the 12.*/13.* cases exercise the compressor).
     let config = Config {
         deflate: Some(wsproto::DeflateConfig {
             min_compress_size: 0,
@@ -192,23 +116,34 @@ fn run(addr: &str) -> io::Result<()> {
     let mut conns: HashMap<Token, Conn> = HashMap::new();
     let mut next_token = 1usize;
     let mut events = Events::with_capacity(1024);
+    // Set when `accept` failed (out of descriptors): retried at each
+    // wake-up, since the edge-triggered listener reports no new edge for
+    // connections already waiting.
+    let mut accept_backlog = false;
     loop {
-        let timeout = (!conns.is_empty()).then_some(Duration::from_secs(1));
+        let timeout = (accept_backlog || !conns.is_empty()).then_some(Duration::from_millis(
+            if accept_backlog { 10 } else { 1000 },
+        ));
         match poll.poll(&mut events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
+        if accept_backlog {
+            accept_backlog =
+                !accept_all(&poll, &mut listener, &mut conns, &mut next_token, &config);
+        }
         for event in events.iter() {
-            if event.token() == LISTENER {
-                accept_all(&poll, &mut listener, &mut conns, &mut next_token);
+            let token = event.token();
+            if token == LISTENER {
+                accept_backlog =
+                    !accept_all(&poll, &mut listener, &mut conns, &mut next_token, &config);
                 continue;
             }
-            let token = event.token();
             let Some(conn) = conns.get_mut(&token) else {
                 continue;
             };
-            match drive(conn, &config) {
+            match drive(conn) {
                 Next::Keep => {
                     if let Err(e) = update_interest(&poll, token, conn) {
                         eprintln!("mio_server: reregister: {e}");
@@ -220,20 +155,22 @@ fn run(addr: &str) -> io::Result<()> {
                 }
             }
         }
-        // Drop handshakes that take too long.
         let now = Instant::now();
         conns.retain(|_, c| {
-            !matches!(c.state, Some(State::Handshake { .. })) || now - c.since < HANDSHAKE_TIMEOUT
+            !matches!(c.state, Some(State::Handshake(_))) || now - c.since < HANDSHAKE_TIMEOUT
         });
     }
 }
 
+/// Accept every waiting connection; false if `accept` failed and should
+/// be retried.
 fn accept_all(
     poll: &Poll,
     listener: &mut TcpListener,
     conns: &mut HashMap<Token, Conn>,
     next_token: &mut usize,
-) {
+    config: &Config,
+) -> bool {
     loop {
         match listener.accept() {
             Ok((mut tcp, _)) => {
@@ -247,47 +184,45 @@ fn accept_all(
                     eprintln!("mio_server: register: {e}");
                     continue;
                 }
+                let hs = ServerHandshake::new(tcp, config);
                 conns.insert(
                     token,
                     Conn {
-                        state: Some(State::Handshake {
-                            sock: Sock::new(tcp),
-                            buf: Vec::new(),
-                        }),
+                        state: Some(State::Handshake(Box::new(hs))),
                         interest: Interest::READABLE,
                         since: Instant::now(),
                     },
                 );
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => {
-                // Out of descriptors, typically: try again at the next event.
+                // Out of descriptors, typically.
                 eprintln!("mio_server: accept: {e}");
-                return;
+                return false;
             }
         }
     }
 }
 
-/// Register `WRITABLE` only while output is waiting.
+/// Wait for what the connection needs: the handshake reads the request
+/// or writes the answer; an open connection always reads, and registers
+/// `WRITABLE` only while output is pending.
 fn update_interest(poll: &Poll, token: Token, conn: &mut Conn) -> io::Result<()> {
-    let pending = match &conn.state {
-        None => false,
-        Some(State::Handshake { sock, .. }) => sock.head_pending(),
-        Some(State::Refusing(_)) => true,
-        Some(State::Open(open)) => open.ws.has_pending_output() || open.ws.get_ref().head_pending(),
-    };
-    let wanted = if pending {
-        Interest::READABLE | Interest::WRITABLE
-    } else {
-        Interest::READABLE
+    let wanted = match &conn.state {
+        None => return Ok(()),
+        Some(State::Handshake(hs)) if hs.wants_read() => Interest::READABLE,
+        Some(State::Handshake(_)) => Interest::WRITABLE,
+        Some(State::Open(open)) if open.ws.has_pending_output() => {
+            Interest::READABLE | Interest::WRITABLE
+        }
+        Some(State::Open(_)) => Interest::READABLE,
     };
     if wanted != conn.interest {
         let tcp = match &mut conn.state {
             None => return Ok(()),
-            Some(State::Handshake { sock, .. } | State::Refusing(sock)) => &mut sock.tcp,
-            Some(State::Open(open)) => &mut open.ws.get_mut().tcp,
+            Some(State::Handshake(hs)) => hs.get_mut(),
+            Some(State::Open(open)) => open.ws.get_mut(),
         };
         poll.registry().reregister(tcp, token, wanted)?;
         conn.interest = wanted;
@@ -295,117 +230,35 @@ fn update_interest(poll: &Poll, token: Token, conn: &mut Conn) -> io::Result<()>
     Ok(())
 }
 
-fn is_would_block(e: &io::Error) -> bool {
-    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
-}
-
-fn is_ws_would_block(e: &Error) -> bool {
-    matches!(e, Error::Io(io) if is_would_block(io))
-}
-
-fn is_buffer_full(e: &Error) -> bool {
-    matches!(e, Error::WriteBufferFull)
+fn is_would_block(e: &Error) -> bool {
+    matches!(e, Error::Io(io) if matches!(io.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut))
 }
 
 /// Make all the progress possible on one connection.
-fn drive(conn: &mut Conn, config: &Config) -> Next {
-    loop {
-        // A handshake turns into another state: loop until one waits.
-        let Some(state) = conn.state.take() else {
-            return Next::Drop;
-        };
-        match state {
-            State::Handshake { sock, buf } => match handshake(sock, buf, config) {
-                Ok(HandshakeStep::Waiting(sock, buf)) => {
-                    conn.state = Some(State::Handshake { sock, buf });
-                    return Next::Keep;
-                }
-                Ok(HandshakeStep::Upgraded(ws)) => {
-                    conn.state = Some(State::Open(Box::new(Open {
-                        ws,
-                        stalled: None,
-                        closing: false,
-                    })));
-                }
-                Ok(HandshakeStep::Refused(sock)) => conn.state = Some(State::Refusing(sock)),
-                Err(()) => return Next::Drop,
-            },
-            State::Refusing(mut sock) => {
-                return match sock.send_head() {
-                    Ok(()) => {
-                        let _ = sock.tcp.shutdown(std::net::Shutdown::Write);
-                        Next::Drop
-                    }
-                    Err(e) if is_would_block(&e) => {
-                        conn.state = Some(State::Refusing(sock));
-                        Next::Keep
-                    }
-                    Err(_) => Next::Drop,
-                };
-            }
-            State::Open(mut open) => {
-                let next = echo(&mut open);
-                conn.state = Some(State::Open(open));
-                return next;
-            }
-        }
-    }
-}
-
-enum HandshakeStep {
-    Waiting(Sock, Vec<u8>),
-    Upgraded(WebSocket<Sock>),
-    Refused(Sock),
-}
-
-/// Read what is there of the request head; once it is whole, answer it.
-fn handshake(mut sock: Sock, mut buf: Vec<u8>, config: &Config) -> Result<HandshakeStep, ()> {
-    let mut chunk = [0u8; 4096];
-    let end = loop {
-        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break pos + 4;
-        }
-        if buf.len() > config.max_head_size {
-            return Ok(refuse(sock, &Error::HeadTooLarge(config.max_head_size)));
-        }
-        match sock.tcp.read(&mut chunk) {
-            Ok(0) => return Err(()),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if is_would_block(&e) => return Ok(HandshakeStep::Waiting(sock, buf)),
-            Err(_) => return Err(()),
-        }
+fn drive(conn: &mut Conn) -> Next {
+    let Some(state) = conn.state.take() else {
+        return Next::Drop;
     };
-    if end > config.max_head_size {
-        return Ok(refuse(sock, &Error::HeadTooLarge(config.max_head_size)));
-    }
-    let leftover = buf.split_off(end);
-    let request = match Request::parse(&buf, config.max_headers) {
-        Ok(r) => r,
-        Err(e) => return Ok(refuse(sock, &e)),
+    let mut open = match state {
+        State::Handshake(hs) => match hs.handshake() {
+            // Frames the client pipelined behind its request may already
+            // be buffered: `echo` reads them now (edge-triggered).
+            Ok(ws) => Box::new(Open {
+                ws,
+                stalled: None,
+                closing: false,
+            }),
+            Err(HandshakeError::Interrupted(hs)) => {
+                conn.state = Some(State::Handshake(Box::new(hs)));
+                return Next::Keep;
+            }
+            Err(HandshakeError::Failure(_)) => return Next::Drop,
+        },
+        State::Open(open) => open,
     };
-    if let Err(e) = request.check_upgrade() {
-        return Ok(refuse(sock, &e));
-    }
-    // `upgrade` writes the 101 answer into the captured head; it goes out
-    // with the first flush, before any frame.
-    sock.capture = true;
-    match upgrade(sock, &request, Accept::default(), config, leftover) {
-        Ok(mut ws) => {
-            ws.get_mut().capture = false;
-            // Frames the client pipelined behind its request are already
-            // buffered: the caller reads them now (edge-triggered).
-            Ok(HandshakeStep::Upgraded(ws))
-        }
-        Err(_) => Err(()),
-    }
-}
-
-fn refuse(mut sock: Sock, error: &Error) -> HandshakeStep {
-    sock.capture = true;
-    let _ = error_response(error).write_to(&mut sock);
-    sock.capture = false;
-    HandshakeStep::Refused(sock)
+    let next = echo(&mut open);
+    conn.state = Some(State::Open(open));
+    next
 }
 
 /// Retry a stalled echo, read and echo until `WouldBlock`, flush.
@@ -414,13 +267,13 @@ fn echo(open: &mut Open) -> Next {
         if let Some(m) = open.stalled.take() {
             match open.ws.write_ref(m.as_ref()) {
                 Ok(()) => {}
-                Err(e) if is_buffer_full(&e) => {
+                Err(Error::WriteBufferFull) => {
                     // Not queued: flush, and retry the same message as
                     // soon as the socket took some of the queue.
                     open.stalled = Some(m);
                     match open.ws.flush() {
                         Ok(()) => continue,
-                        Err(e) if is_ws_would_block(&e) => return Next::Keep,
+                        Err(e) if is_would_block(&e) => return Next::Keep,
                         Err(_) => return Next::Drop,
                     }
                 }
@@ -448,8 +301,11 @@ fn read_until_blocked(open: &mut Open) -> Reading {
         match open.ws.read() {
             Ok(m @ (Message::Text(_) | Message::Binary(_))) => {
                 match open.ws.write_ref(m.as_ref()) {
-                    Ok(()) => {}
-                    Err(e) if is_buffer_full(&e) => {
+                    // The echo is queued (copied or masked into the
+                    // queue, or written): the next message is read into
+                    // this buffer, with no allocation.
+                    Ok(()) => open.ws.recycle(m.into_data()),
+                    Err(Error::WriteBufferFull) => {
                         open.stalled = Some(m);
                         return Reading::Stalled;
                     }
@@ -465,7 +321,7 @@ fn read_until_blocked(open: &mut Open) -> Reading {
                 return Reading::Drained;
             }
             Ok(_) => {}
-            Err(e) if is_ws_would_block(&e) => return Reading::Drained,
+            Err(e) if is_would_block(&e) => return Reading::Drained,
             Err(Error::Io(e)) if e.kind() == ErrorKind::Interrupted => {}
             // The close handshake is over, or the connection failed (`read`
             // queued a Close with the right code): send what is queued,
@@ -481,11 +337,11 @@ fn read_until_blocked(open: &mut Open) -> Reading {
 fn flush(open: &mut Open) -> Next {
     match open.ws.flush() {
         Ok(()) if open.closing => {
-            let _ = open.ws.get_ref().tcp.shutdown(std::net::Shutdown::Write);
+            let _ = open.ws.get_ref().shutdown(Shutdown::Write);
             Next::Drop
         }
         Ok(()) => Next::Keep,
-        Err(e) if is_ws_would_block(&e) => Next::Keep,
+        Err(e) if is_would_block(&e) => Next::Keep,
         Err(_) => Next::Drop,
     }
 }

@@ -94,6 +94,7 @@ fn deflate_params() -> wsproto::DeflateParams {
 /// A connection over `stream` in `role`, with permessage-deflate if asked
 /// and built in; returns whether deflate is on.
 fn socket(stream: FaultyStream, role: Role, deflate: bool) -> (WebSocket<FaultyStream>, bool) {
+    #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
     let mut ws = WebSocket::from_raw_socket(stream, role, &Config::default());
     #[cfg(feature = "deflate")]
     if deflate {
