@@ -9,7 +9,7 @@ use std::hint::black_box;
 
 use benches::{chrome_request_without_extensions, MemStream, CHROME_REQUEST};
 use criterion::Criterion;
-use wsproto::handshake::server::read_request;
+use wsproto::read_request;
 use wsproto::Config;
 
 fn handshake(c: &mut Criterion) {

@@ -332,8 +332,7 @@ mod tests {
     fn chrome_request_is_accepted_with_the_rfc_accept_key() {
         let mut stream = MemStream::new(CHROME_REQUEST);
         let (request, leftover) =
-            wsproto::handshake::server::read_request(&mut stream, &wsproto::Config::default())
-                .expect("request");
+            wsproto::read_request(&mut stream, &wsproto::Config::default()).expect("request");
         assert!(leftover.is_empty());
         assert_eq!(
             request.check_upgrade().expect("valid upgrade"),

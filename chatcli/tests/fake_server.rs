@@ -11,8 +11,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use common::{finish, spawn_chatcli, Finished};
-use wsproto::handshake::server::{read_request, upgrade, Request};
 use wsproto::{read_frame, write_frame, Accept, CloseCode, Config, Frame, OpCode, Response};
+use wsproto::{read_request, upgrade, Request};
 
 /// Longest any single client run may take.
 const RUN_LIMIT: Duration = Duration::from_secs(15);

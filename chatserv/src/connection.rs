@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use tracing::{debug, info, warn};
-use wsproto::handshake::server::{error_response, read_request, upgrade, Accept, Request};
+use wsproto::{error_response, read_request, upgrade, Accept, Request};
 use wsproto::{CloseCode, CloseFrame, Message, Response, WsReader};
 
 use crate::error::{Error, Result};

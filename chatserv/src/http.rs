@@ -5,7 +5,7 @@ use std::io::{self, Read};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use wsproto::handshake::server::Request;
+use wsproto::Request;
 use wsproto::Response;
 
 /// The chat web page, built into the binary.

@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wsproto::handshake::server::read_request;
+use wsproto::read_request;
 use wsproto::{accept_with, Accept, Config, Error, Response};
 use wsproto_fuzz::http::{check_request, head_end, parse_head, Kind};
 use wsproto_fuzz::{head_chunk, FuzzStream};

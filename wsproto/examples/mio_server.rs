@@ -39,9 +39,7 @@ use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
-use wsproto::handshake::server::ServerHandshake;
-use wsproto::handshake::HandshakeError;
-use wsproto::{Config, Error, Message, WebSocket};
+use wsproto::{Config, Error, HandshakeError, Message, ServerHandshake, WebSocket};
 
 const LISTENER: Token = Token(0);
 /// A client that has not finished its handshake after this long is

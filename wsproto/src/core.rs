@@ -112,8 +112,9 @@ impl SharedState {
         self.0.store(CloseState::Broken as u8, Ordering::Release);
     }
 
-    /// The stream ended without a close handshake.
-    fn set_ended(&self) {
+    /// The stream ended (without a close handshake, or a client gave up
+    /// waiting for the server's TCP close after it).
+    pub(crate) fn set_ended(&self) {
         self.update(|s| (s != CloseState::Broken).then_some(CloseState::Ended));
     }
 

@@ -17,7 +17,7 @@
 //!   [`WebSocket::split`] gives a reader and a writer for two threads with
 //!   no lock.
 //!
-//! The opening handshake lives in [`handshake`]: [`accept`] /
+//! The opening handshake: [`accept`] /
 //! [`accept_with`] on the server, [`connect`] / [`client_handshake`] on the
 //! client; [`ServerHandshake`] / [`ClientHandshake`] are the same
 //! handshakes as resumable state machines for non-blocking streams, and
@@ -114,7 +114,7 @@
 //! # Feature flags
 //!
 //! - `deflate` (on by default): permessage-deflate (RFC 7692) through
-//!   `flate2`'s zlib-rs backend: the [`deflate`] module, `Config::deflate`
+//!   `flate2`'s zlib-rs backend: `DeflateConfig`, `DeflateParams`, `Config::deflate`
 //!   (offered by a client and accepted by a server unless set to `None`)
 //!   and [`WebSocket::enable_deflate`]. Without it (`default-features =
 //!   false`) the crate has no compression code and refuses the extension.
@@ -125,8 +125,9 @@
 //! through [`WebSocket::get_mut`]). Then:
 //!
 //! - `write` / `write_ref`: `Ok` means the whole message is queued as one
-//!   frame and will reach the wire, in order. `Err(Error::WriteBufferFull)`
-//!   means it was not queued, because more than `max_write_buffer_size`
+//!   frame and will reach the wire, in order. [`Err(Error::WriteBufferFull)`](Error::WriteBufferFull)
+//!   means it was not queued, because more than
+//!   [`Config::max_write_buffer_size`]
 //!   bytes are still unsent: call [`WebSocket::flush`] when the stream is
 //!   writable, then write the message again.
 //! - [`WebSocket::flush`]: `Ok` means everything queued is on the wire.
@@ -139,9 +140,16 @@
 //!   lost. Pings and Closes are answered automatically (queued and
 //!   flushed); if that flush would block, [`WebSocket::has_pending_output`]
 //!   is true and the caller flushes when the stream is writable.
-//!   `WebSocket::buffered_amount` tells how many bytes are still unsent.
+//!   [`WebSocket::buffered_amount`] tells how many bytes are still unsent.
 //! - Any other I/O error fails the connection: later calls return
-//!   `Error::StreamFailed`.
+//!   [`Error::StreamFailed`], never a "successful" write onto a stream
+//!   that may end in half a frame.
+//! - Memory: at most `max_write_buffer_size` plus the last message accepted
+//!   plus one pong wait to be written; a newer ping replaces an unanswered
+//!   older one (RFC 6455 §5.5.3), so the latest is always answered.
+//! - Handshakes on such streams: [`ServerHandshake`] and
+//!   [`ClientHandshake`] resume where a `WouldBlock` stopped them
+//!   ([`HandshakeError::Interrupted`]).
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
@@ -151,12 +159,13 @@ mod core;
 mod deflate;
 mod error;
 mod frame;
-pub mod handshake;
+mod handshake;
 mod header;
 mod mask;
 mod message;
 mod outbox;
 mod payload;
+mod read_buf;
 mod reader;
 mod role;
 mod split;
@@ -174,7 +183,8 @@ pub use handshake::client::{
     client_handshake, connect, connect_with, ClientHandshake, ClientRequest, WsUrl,
 };
 pub use handshake::server::{
-    accept, accept_with, accept_with_deadline, Accept, Request, ServerHandshake,
+    accept, accept_with, accept_with_deadline, error_response, read_request, upgrade, Accept,
+    Request, ServerHandshake,
 };
 pub use handshake::{accept_key, generate_key, HandshakeError, Response, SetTimeouts};
 pub use header::{read_header, Header, OpCode, Parsed, MAX_HEADER_LEN};

@@ -5,7 +5,7 @@
 //! All progress lives in the struct, so a read that fails with a time-out
 //! (`WouldBlock` / `TimedOut`) can simply be retried.
 
-use std::io::{self, IoSliceMut, Read};
+use std::io::Read;
 
 use crate::close::CloseFrame;
 use crate::config::{Config, Role};
@@ -15,25 +15,8 @@ use crate::header::{Header, OpCode, Parsed};
 use crate::mask::apply_mask;
 use crate::message::MessageRef;
 use crate::payload::Payload;
+use crate::read_buf::ReadBuffer;
 use crate::utf8::Utf8Validator;
-
-/// Data payloads that do not fit in the read buffer are read straight into
-/// the message, in chunks of at most `DIRECT_CHUNK` bytes.
-const DIRECT_CHUNK: usize = 256 * 1024;
-
-/// The read buffer starts this small (or at `Config::read_buffer_size`, if
-/// smaller) and doubles whenever one read fills it: an idle or chatty-but-
-/// small connection keeps 2 KiB, a busy one grows to the configured cap.
-const INITIAL_BUFFER: usize = 2 * 1024;
-
-/// While the peer sends payloads too large for the buffer, reads into the
-/// buffer stop at this many bytes: enough for the next header and a bit,
-/// while the bulk of the next payload is read straight into its message
-/// instead of being copied there from the buffer.
-const SHORT_READ: usize = 4 * 1024;
-
-/// The buffer can always hold a whole header and a whole control frame.
-const MIN_BUFFER: usize = crate::header::MAX_HEADER_LEN + 125;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DataKind {
@@ -74,17 +57,8 @@ pub(crate) struct Reader {
     role: Role,
     max_frame_size: usize,
     max_message_size: usize,
-    /// Cap of the read buffer (`Config::read_buffer_size`).
-    buffer_cap: usize,
-    /// Storage; bytes `start..end` are received but not yet consumed.
-    buf: Vec<u8>,
-    start: usize,
-    end: usize,
-    /// The last read filled the buffer: traffic wants a bigger one.
-    buffer_filled: bool,
-    /// The last data frame's payload did not fit in the buffer: read
-    /// [`SHORT_READ`] bytes at a time into it.
-    large_payloads: bool,
+    /// Bytes received and not yet consumed.
+    input: ReadBuffer,
     /// The frame being read, once its header has been parsed.
     frame: Option<FrameProgress>,
     /// The data message being assembled, if any.
@@ -93,8 +67,6 @@ pub(crate) struct Reader {
     utf8: Utf8Validator,
     /// Payload of the control frame being read (at most 125 bytes).
     control: Vec<u8>,
-    /// Size of the next direct read (see `read_direct`).
-    direct_chunk: usize,
     /// The message being assembled is compressed (RSV1 on its first frame).
     compressed: bool,
     /// Compressed payload of the current frame, inflated when it is complete.
@@ -105,23 +77,16 @@ pub(crate) struct Reader {
 
 impl Reader {
     pub(crate) fn new(role: Role, config: &Config, leftover: Vec<u8>) -> Reader {
-        let end = leftover.len();
         Reader {
             role,
             max_frame_size: config.max_frame_size,
             max_message_size: config.max_message_size,
-            buffer_cap: config.read_buffer_size.max(MIN_BUFFER),
-            buf: leftover,
-            start: 0,
-            end,
-            buffer_filled: false,
-            large_payloads: false,
+            input: ReadBuffer::new(leftover, config.read_buffer_size),
             frame: None,
             kind: None,
             message: Payload::default(),
             utf8: Utf8Validator::default(),
             control: Vec::new(),
-            direct_chunk: DIRECT_CHUNK,
             compressed: false,
             compressed_frame: Payload::default(),
             inflater: None,
@@ -144,13 +109,13 @@ impl Reader {
     /// a caller that flushes when this is false never holds replies back
     /// while it blocks for the rest of a frame.
     pub(crate) fn has_buffered(&self) -> bool {
-        let buffered = (self.end - self.start) as u64;
+        let buffered = self.input.len() as u64;
         if buffered == 0 {
             return false;
         }
         match &self.frame {
             Some(p) => buffered >= p.header.len - p.done,
-            None => match Header::parse(&self.buf[self.start..self.end]) {
+            None => match Header::parse(self.input.available()) {
                 Ok(Parsed::Complete(header, used)) => buffered - used as u64 >= header.len,
                 Ok(Parsed::Incomplete { .. }) => false,
                 // The next read fails at once.
@@ -167,14 +132,14 @@ impl Reader {
         loop {
             let progress = match &mut self.frame {
                 Some(p) => p,
-                None => match Header::parse(&self.buf[self.start..self.end])? {
+                None => match Header::parse(self.input.available())? {
                     Parsed::Complete(header, used) => {
-                        self.start += used;
+                        self.input.consume(used);
                         self.begin_frame(header)?;
                         self.frame.insert(FrameProgress { header, done: 0 })
                     }
                     Parsed::Incomplete { .. } => {
-                        self.fill(r)?;
+                        self.input.fill(r)?;
                         continue;
                     }
                 },
@@ -183,12 +148,18 @@ impl Reader {
             let remaining = header.len - progress.done;
             if remaining > 0 {
                 let offset = progress.done as usize;
-                let consumed = if self.start < self.end {
+                let consumed = if !self.input.is_empty() {
                     self.consume_buffered(header, offset, remaining)
-                } else if !header.opcode.is_control() && remaining >= self.buf.len() as u64 {
-                    self.read_direct(r, header, offset, remaining)?
+                } else if !header.opcode.is_control() && remaining >= self.input.capacity() as u64 {
+                    let dest = if self.compressed {
+                        &mut self.compressed_frame
+                    } else {
+                        &mut self.message
+                    };
+                    self.input
+                        .read_direct(r, dest, header.mask, offset, remaining)?
                 } else {
-                    self.fill(r)?;
+                    self.input.fill(r)?;
                     continue;
                 };
                 if let Some(p) = &mut self.frame {
@@ -269,7 +240,7 @@ impl Reader {
                 limit: self.max_message_size,
             });
         }
-        self.large_payloads = h.len >= self.buf.len() as u64;
+        self.input.note_payload(h.len);
         match h.opcode {
             OpCode::Text => self.kind = Some(DataKind::Text),
             OpCode::Binary => self.kind = Some(DataKind::Binary),
@@ -284,8 +255,11 @@ impl Reader {
     /// Move up to `remaining` buffered payload bytes to their destination,
     /// unmasking them in place first. Returns how many were moved.
     fn consume_buffered(&mut self, h: Header, offset: usize, remaining: u64) -> usize {
-        let take = (self.end - self.start).min(usize::try_from(remaining).unwrap_or(usize::MAX));
-        let chunk = &mut self.buf[self.start..self.start + take];
+        let take = self
+            .input
+            .len()
+            .min(usize::try_from(remaining).unwrap_or(usize::MAX));
+        let chunk = &mut self.input.available_mut()[..take];
         if let Some(mask) = h.mask {
             apply_mask(chunk, mask, offset);
         }
@@ -296,67 +270,8 @@ impl Reader {
         } else {
             self.message.extend_from_slice(chunk);
         }
-        self.start += take;
+        self.input.consume(take);
         take
-    }
-
-    /// Read payload bytes straight into the message, bypassing the buffer.
-    ///
-    /// One vectored read fills the rest of the payload *and* the (empty)
-    /// read buffer, which takes whatever follows: the next frame's header
-    /// and more. Pipelined large messages so cost one system call each.
-    fn read_direct<R: Read + ?Sized>(
-        &mut self,
-        r: &mut R,
-        h: Header,
-        offset: usize,
-        remaining: u64,
-    ) -> Result<usize> {
-        // Destination bytes the buffer never held are zero-filled before
-        // the read; sizing the chunk from the previous read keeps that cost
-        // proportional to the bytes that actually arrive, even from a peer
-        // that trickles them.
-        let want = usize::try_from(remaining)
-            .unwrap_or(usize::MAX)
-            .min(self.direct_chunk);
-        let dest = if self.compressed {
-            &mut self.compressed_frame
-        } else {
-            &mut self.message
-        };
-        let old = dest.len();
-        let frame_end = old.saturating_add(usize::try_from(remaining).unwrap_or(usize::MAX));
-        let space = dest.grow_for_read(want, frame_end);
-        // Only called with nothing buffered.
-        debug_assert_eq!(self.start, self.end);
-        self.start = 0;
-        self.end = 0;
-        let tail = self.buf.len().min(SHORT_READ);
-        let n = loop {
-            let mut parts = [
-                IoSliceMut::new(&mut space[..]),
-                IoSliceMut::new(&mut self.buf[..tail]),
-            ];
-            match r.read_vectored(&mut parts) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    dest.truncate(old);
-                    return Err(e.into());
-                }
-            }
-        };
-        let payload = n.min(want);
-        if let Some(mask) = h.mask {
-            apply_mask(&mut space[..payload], mask, offset);
-        }
-        dest.truncate(old + payload);
-        self.end = n - payload;
-        if n == 0 {
-            return Err(Error::UnexpectedEof);
-        }
-        self.direct_chunk = (2 * payload).clamp(SHORT_READ, DIRECT_CHUNK);
-        Ok(payload)
     }
 
     /// A frame's payload is complete: finish a control frame or a message.
@@ -456,50 +371,6 @@ impl Reader {
     /// The payload of the control frame [`Reader::read`] returned.
     pub(crate) fn control(&self) -> &[u8] {
         &self.control
-    }
-
-    /// Read more bytes from `r` into the buffer. End of stream is an error:
-    /// the peer left without a close handshake.
-    ///
-    /// The buffer starts at [`INITIAL_BUFFER`] and doubles, up to the
-    /// configured cap, each time a read filled it completely.
-    fn fill<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<()> {
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        } else if self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        let mut size = self.buf.len().max(INITIAL_BUFFER.min(self.buffer_cap));
-        if self.buffer_filled && size < self.buffer_cap {
-            size = (2 * size).min(self.buffer_cap);
-        }
-        if self.end == size {
-            // Full of unconsumed bytes (handshake leftovers): make room.
-            size += MIN_BUFFER;
-        }
-        if size > self.buf.len() {
-            self.buf.resize(size, 0);
-        }
-        let stop = if self.large_payloads {
-            (self.end + SHORT_READ).min(self.buf.len())
-        } else {
-            self.buf.len()
-        };
-        loop {
-            match r.read(&mut self.buf[self.end..stop]) {
-                Ok(0) => return Err(Error::UnexpectedEof),
-                Ok(n) => {
-                    self.end += n;
-                    self.buffer_filled = !self.large_payloads && self.end == self.buf.len();
-                    return Ok(());
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
     }
 }
 

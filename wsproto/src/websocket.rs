@@ -4,6 +4,7 @@
 //! the peer breaks the protocol.
 
 use std::io::{Read, Write};
+use std::time::Duration;
 
 use crate::close::CloseCode;
 use crate::config::{Config, Role};
@@ -38,9 +39,28 @@ pub struct WebSocket<S> {
     reader: Reader,
     writer: Writer,
     state: SharedState,
+    /// A client's bound on waiting for the server's TCP close.
+    close_wait: Option<CloseWait<S>>,
     /// permessage-deflate parameters, when negotiated.
     #[cfg(feature = "deflate")]
     deflate: Option<crate::deflate::DeflateParams>,
+}
+
+/// How long a client waits for the server to close the TCP connection
+/// after the close handshake, and how to set that as a read time-out.
+struct CloseWait<S> {
+    timeout: Duration,
+    set_read_timeout: fn(&S, Option<Duration>) -> std::io::Result<()>,
+    /// The time-out is in force on the stream.
+    armed: bool,
+}
+
+impl<S> std::fmt::Debug for CloseWait<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloseWait")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A connection taken apart for [`WebSocket::split`].
@@ -73,6 +93,7 @@ impl<S: Read + Write> WebSocket<S> {
             reader: Reader::new(role, config, leftover),
             writer: Writer::new(role, config),
             state: SharedState::new(CloseState::Open),
+            close_wait: None,
             #[cfg(feature = "deflate")]
             deflate: None,
         }
@@ -155,6 +176,9 @@ impl<S: Read + Write> WebSocket<S> {
     fn next(&mut self) -> Result<Incoming> {
         if self.writer.is_broken() {
             self.state.set_broken();
+        }
+        if self.role == Role::Client && self.state.get() == CloseState::Closed {
+            return self.wait_for_tcp_close();
         }
         let (result, reply) =
             core::read_message(&mut self.reader, &mut self.stream, &self.state, self.role);
@@ -247,6 +271,26 @@ impl<S: Read + Write> WebSocket<S> {
         self.send(Message::close(code, reason))
     }
 
+    /// A client after the close handshake: wait for the server's TCP
+    /// close (RFC 6455 §7.1.1), at most the close time-out if one is set.
+    fn wait_for_tcp_close(&mut self) -> Result<Incoming> {
+        let Some(wait) = &mut self.close_wait else {
+            return core::read_message(&mut self.reader, &mut self.stream, &self.state, self.role)
+                .0;
+        };
+        if !wait.armed {
+            wait.armed = (wait.set_read_timeout)(&self.stream, Some(wait.timeout)).is_ok();
+        }
+        match core::read_message(&mut self.reader, &mut self.stream, &self.state, self.role).0 {
+            // The time-out ran out: give up waiting; the connection is over.
+            Err(Error::Io(e)) if wait.armed && is_retryable(&e) => {
+                self.state.set_ended();
+                Err(Error::ConnectionClosed)
+            }
+            other => other,
+        }
+    }
+
     fn note_broken(&mut self) {
         if self.writer.is_broken() {
             self.state.set_broken();
@@ -298,6 +342,8 @@ impl<S: Read + Write> WebSocket<S> {
     }
 
     pub(crate) fn into_parts(self) -> Parts<S> {
+        // A split reader waits for the TCP close with the stream's own
+        // read time-out.
         Parts {
             stream: self.stream,
             role: self.role,
@@ -305,5 +351,22 @@ impl<S: Read + Write> WebSocket<S> {
             writer: self.writer,
             state: self.state,
         }
+    }
+}
+
+impl<S: Read + Write + crate::SetTimeouts> WebSocket<S> {
+    /// Bound how long a client's [`WebSocket::read`] waits, after the close
+    /// handshake, for the server to close the TCP connection (RFC 6455
+    /// §7.1.1 has the server close first). When the time runs out, `read`
+    /// returns [`Error::ConnectionClosed`] as if the server had closed.
+    /// `None` waits for as long as the stream's own read time-out allows.
+    /// [`connect`](crate::connect) and [`connect_with`](crate::connect_with)
+    /// set 2 seconds.
+    pub fn set_close_timeout(&mut self, timeout: Option<Duration>) {
+        self.close_wait = timeout.map(|timeout| CloseWait {
+            timeout: timeout.max(Duration::from_millis(1)),
+            set_read_timeout: |s: &S, t| s.set_read_timeout(t),
+            armed: false,
+        });
     }
 }

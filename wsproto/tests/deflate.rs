@@ -5,7 +5,7 @@
 
 use std::io::{self, Cursor, Read, Write};
 
-use wsproto::handshake::server::{accept_with, Accept};
+use wsproto::{accept_with, Accept};
 use wsproto::{
     apply_mask, Config, DeflateConfig, DeflateParams, Error, Frame, Message, OpCode, Role,
     WebSocket,

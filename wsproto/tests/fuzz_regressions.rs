@@ -7,7 +7,7 @@
 
 use std::io::{self, Read, Write};
 
-use wsproto::handshake::server::read_request;
+use wsproto::read_request;
 use wsproto::{
     accept_with, apply_mask, apply_mask_naive, client_handshake, read_frame, read_header, Accept,
     ClientRequest, CloseCode, CloseFrame, Config, Error, Header, Message, OpCode, Parsed, Role,

@@ -11,7 +11,7 @@ use std::io::{self, Cursor, Read, Write};
 use base64::Engine as _;
 use common::*;
 use sha1::{Digest, Sha1};
-use wsproto::handshake::server::{accept_with, Accept};
+use wsproto::{accept_with, Accept};
 use wsproto::{client_handshake, ClientRequest, Config, Error, Message, Response};
 
 // ---- server side ----

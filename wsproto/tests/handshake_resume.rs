@@ -22,13 +22,13 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use common::*;
 use sha1::{Digest, Sha1};
-use wsproto::handshake::client::ClientHandshake;
-use wsproto::handshake::server::{accept_with_deadline, Accept, ServerHandshake};
-use wsproto::handshake::HandshakeError;
+use wsproto::ClientHandshake;
+use wsproto::HandshakeError;
 use wsproto::{
     accept_with, client_handshake, connect_with, ClientRequest, Config, Error, Message, Response,
     WsUrl,
 };
+use wsproto::{accept_with_deadline, Accept, ServerHandshake};
 
 /// The request of RFC 6455 §1.3.
 const RFC_REQUEST: &str = "GET /chat HTTP/1.1\r\n\

@@ -15,7 +15,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
 use clap::Parser;
-use wsproto::handshake::server::{accept_with, Accept};
+use wsproto::{accept_with, Accept};
 use wsproto::{Config, Error, Message, MessageRef, WebSocket};
 
 /// WebSocket echo server over wsproto, thread per connection.

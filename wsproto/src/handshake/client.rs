@@ -352,11 +352,17 @@ pub fn connect_with(
     let stream = tcp_connect(request)?;
     stream.set_nodelay(true)?;
     let handshake = ClientHandshake::new(stream, request, config)?;
-    match request.handshake_timeout {
-        Some(timeout) => handshake.handshake_with_deadline(Instant::now() + timeout),
-        None => handshake.handshake().map_err(Error::from),
-    }
+    let (mut ws, response) = match request.handshake_timeout {
+        Some(timeout) => handshake.handshake_with_deadline(Instant::now() + timeout)?,
+        None => handshake.handshake().map_err(Error::from)?,
+    };
+    ws.set_close_timeout(Some(CLOSE_TIMEOUT));
+    Ok((ws, response))
 }
+
+/// How long a client from [`connect_with`] waits for the server's TCP
+/// close after the close handshake (RFC 6455 §7.1.1).
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Connect to the request's host and port, within its connect time-out.
 fn tcp_connect(request: &ClientRequest) -> Result<TcpStream> {
@@ -410,8 +416,8 @@ pub fn client_handshake<S: Read + Write>(
 ///
 /// ```no_run
 /// use std::net::TcpStream;
-/// use wsproto::handshake::client::ClientHandshake;
-/// use wsproto::handshake::HandshakeError;
+/// use wsproto::ClientHandshake;
+/// use wsproto::HandshakeError;
 /// # fn main() -> wsproto::Result<()> {
 /// let request = wsproto::ClientRequest::new("ws://127.0.0.1:9001/")?;
 /// let stream = TcpStream::connect("127.0.0.1:9001")?;

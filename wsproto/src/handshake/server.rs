@@ -73,7 +73,7 @@ impl Request {
     /// (`+` as space), or `None` if absent or not valid UTF-8 once decoded.
     ///
     /// ```
-    /// # use wsproto::handshake::server::Request;
+    /// # use wsproto::Request;
     /// let req = Request::parse(b"GET /?user=%E5%BC%A0%E4%B8%89&x=1 HTTP/1.1\r\nHost: h\r\n\r\n", 100).unwrap();
     /// assert_eq!(req.query_param("user").as_deref(), Some("张三"));
     /// assert_eq!(req.query_param("nope"), None);
@@ -364,7 +364,7 @@ pub fn accept<S: Read + Write>(stream: S) -> Result<WebSocket<S>> {
 /// non-blocking streams, [`accept_with_deadline`] for a time limit.
 ///
 /// ```no_run
-/// use wsproto::handshake::server::{accept_with, Accept};
+/// use wsproto::{accept_with, Accept};
 /// use wsproto::Response;
 /// # fn main() -> wsproto::Result<()> {
 /// let listener = std::net::TcpListener::bind("127.0.0.1:8000")?;
@@ -400,7 +400,7 @@ where
 ///
 /// ```no_run
 /// use std::time::{Duration, Instant};
-/// use wsproto::handshake::server::{accept_with_deadline, Accept};
+/// use wsproto::{accept_with_deadline, Accept};
 /// # fn main() -> wsproto::Result<()> {
 /// let listener = std::net::TcpListener::bind("127.0.0.1:8000")?;
 /// let (stream, _) = listener.accept()?;
@@ -442,8 +442,8 @@ where
 /// ```no_run
 /// use std::collections::HashMap;
 /// use std::net::{TcpListener, TcpStream};
-/// use wsproto::handshake::server::{Accept, ServerHandshake};
-/// use wsproto::handshake::HandshakeError;
+/// use wsproto::{Accept, ServerHandshake};
+/// use wsproto::HandshakeError;
 /// use wsproto::{Config, WebSocket};
 ///
 /// # fn main() -> std::io::Result<()> {
