@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Echo load benchmark: wsproto's echo server against tungstenite's, run
 # alternately over 12 scenarios (size 16 B, 1 KiB, 64 KiB x connections 1, 64
-# x messages in flight 1, 32), with the same client (wsload) for both.
+# x messages in flight 1, 32), with the same client (wsload) for both. A
+# third column is wsproto's one-thread non-blocking server
+# (wsproto/examples/mio_server.rs, mio), with its ratio to tungstenite.
 # Prints a Markdown table on stdout; raw RESULT lines go to $OUT/raw.txt.
 #
 # Usage: benches/scripts/echo-bench.sh [-d DURATION] [-w WARMUP] [-n RUNS] [-o OUTDIR]
@@ -12,6 +14,7 @@
 #   -o  directory for raw results (default a fresh temp dir)
 #   -m  also give the two servers GLIBC_TUNABLES=$MEMCPY_TUNABLE (see below)
 #   SIZES, CONNS, INFLIGHTS (env) narrow the grid, e.g. SIZES=65536 CONNS=64.
+#   SERVERS (env) picks the columns (default "wsproto tungstenite mio").
 #   NO_BUILD=1 skips `cargo build`; BIN=DIR picks the binaries' directory
 #   (default $CARGO_TARGET_DIR/release, else target/release).
 #
@@ -39,15 +42,22 @@ while getopts "d:w:n:o:mh" opt; do
     n) RUNS=$OPTARG ;;
     o) OUT=$OPTARG ;;
     m) SERVER_TUNABLES=$MEMCPY_TUNABLE ;;
-    *) sed -n '2,26p' "$0"; exit 2 ;;
+    *) sed -n '2,29p' "$0"; exit 2 ;;
   esac
 done
 
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
-bench_setup echo-bench wsload echo_wsproto echo_tungstenite
-GLIBC_TUNABLES=$SERVER_TUNABLES start_server wsproto "$BIN/echo_wsproto"
-GLIBC_TUNABLES=$SERVER_TUNABLES start_server tungstenite "$BIN/echo_tungstenite"
+SERVERS=${SERVERS:-wsproto tungstenite mio}
+bench_setup echo-bench wsload echo_wsproto echo_tungstenite example:mio_server
+for server in $SERVERS; do
+  case $server in
+    wsproto) GLIBC_TUNABLES=$SERVER_TUNABLES start_server wsproto "$BIN/echo_wsproto" ;;
+    tungstenite) GLIBC_TUNABLES=$SERVER_TUNABLES start_server tungstenite "$BIN/echo_tungstenite" ;;
+    mio) GLIBC_TUNABLES=$SERVER_TUNABLES start_server mio "$BIN/examples/mio_server" ;;
+    *) echo "unknown server $server (wsproto, tungstenite, mio)" >&2; exit 2 ;;
+  esac
+done
 
 run_one() { # server conns inflight size run
   local server=$1 c=$2 w=$3 s=$4 r=$5
@@ -62,9 +72,10 @@ for s in ${SIZES:-16 1024 65536}; do
   for c in ${CONNS:-1 64}; do
     for w in ${INFLIGHTS:-1 32}; do
       for r in $(seq "$RUNS"); do
-        # Alternate which server goes first, so slow drift hits both alike.
-        if (( r % 2 )); then order="wsproto tungstenite"; else order="tungstenite wsproto"; fi
-        for server in $order; do run_one "$server" "$c" "$w" "$s" "$r"; done
+        # Rotate which server goes first, so slow drift hits all alike.
+        read -ra order <<< "$SERVERS"
+        k=$(( (r - 1) % ${#order[@]} ))
+        for server in "${order[@]:k}" "${order[@]:0:k}"; do run_one "$server" "$c" "$w" "$s" "$r"; done
       done
     done
   done
@@ -95,13 +106,18 @@ def size(s):
 
 print(f"Echo benchmark: {duration} per run, median of {runs}; load average {start_load} before, "
       f"{end_load} after; cpu_dma_latency {dma}; servers' GLIBC_TUNABLES: {memcpy}.\n")
-print("| scenario (size, conns, in flight) | wsproto msgs/s | tungstenite msgs/s | ratio | paired ratio | target | wsproto p50/p99 µs | tungstenite p50/p99 µs | server CPU µs/msg (ws/tung) | of which kernel (ws/tung) | load generator CPU µs/msg (ws/tung) | ceiling | errors+mismatched bytes (ws/tung) |")
-print("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+print("| scenario (size, conns, in flight) | wsproto msgs/s | tungstenite msgs/s | ratio | paired ratio | target | wsproto p50/p99 µs | tungstenite p50/p99 µs | server CPU µs/msg (ws/tung) | of which kernel (ws/tung) | load generator CPU µs/msg (ws/tung) | ceiling | errors+mismatched bytes (ws/tung) | mio msgs/s | mio ratio | mio p50/p99 µs | mio server CPU µs/msg | mio errors |")
+print("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 failed = 0
 for (s, c, w) in sorted(rows, key=lambda k: (k[0], k[1], k[2])):
     a, b = rows[(s, c, w)].get("wsproto", []), rows[(s, c, w)].get("tungstenite", [])
     ra, rb = med(a, "msgs_per_s"), med(b, "msgs_per_s")
     ratio = ra / rb if rb else float("inf")
+    m = rows[(s, c, w)].get("mio", [])
+    rm = med(m, "msgs_per_s")
+    mio_ratio = f"{rm / rb:.2f}x" if (rb and m) else "-"
+    mio_cols = (f"| {rm:,.0f} | {mio_ratio} | {med(m,'rtt_p50_us'):.0f} / {med(m,'rtt_p99_us'):.0f} "
+                f"| {cpu_per_msg(m):.2f} | {errs(m)} |") if m else "| - | - | - | - | - |"
     # Each run's wsproto figure over the tungstenite figure of the same
     # run (measured back to back): less exposed to drift across runs.
     by_run = {r["run"]: float(r.get("msgs_per_s", 0)) for r in b}
@@ -115,11 +131,12 @@ for (s, c, w) in sorted(rows, key=lambda k: (k[0], k[1], k[2])):
           f"| {cpu_per_msg(a):.2f} / {cpu_per_msg(b):.2f} "
           f"| {cpu_per_msg(a, 'server_sys_s'):.2f} / {cpu_per_msg(b, 'server_sys_s'):.2f} "
           f"| {med(a,'client_cpu_us_per_msg'):.2f} / {med(b,'client_cpu_us_per_msg'):.2f} "
-          f"| {ceiling(a, b):.2f}x | {errs(a)} / {errs(b)} |")
-print(f"\n{len(rows) - failed} of {len(rows)} scenarios meet their target (ratio: of the medians; paired "
+          f"| {ceiling(a, b):.2f}x | {errs(a)} / {errs(b)} {mio_cols}")
+print(f"\n{len(rows) - failed} of {len(rows)} scenarios meet their target (wsproto's thread-per-connection server; ratio: of the medians; paired "
       "ratio: median of each run's wsproto/tungstenite, the two measured back to back). Server CPU µs/msg: the server "
       "process's user+system time over the whole run (warm-up included) per echoed message; load "
       "generator CPU: wsload's own user+system time while measuring, per message (server and generator share the machine's cores); "
-      "ceiling: the ratio if wsproto's server spent no time in user space, meaningful where the cores are saturated (64 connections or 32 in flight).")
+      "ceiling: the ratio if wsproto's server spent no time in user space, meaningful where the cores are saturated (64 connections or 32 in flight). "
+      "mio: wsproto's one-thread non-blocking server (examples/mio_server.rs); its ratio is to tungstenite, with no target.")
 PY
 echo "raw results: $RAW" >&2

@@ -4,14 +4,20 @@
 # bench_setup PREFIX BINARY... : build the binaries (unless NO_BUILD=1), set
 # ROOT, BIN, OUT (a fresh temp dir unless already set), RAW (emptied), raise
 # the descriptor limit, hold zero wake-up latency (DMA says whether), and
-# kill the servers on exit.
+# kill the servers on exit. A BINARY written `example:NAME` is the wsproto
+# example NAME (built into $BIN/examples/NAME).
 bench_setup() {
-  local prefix=$1 bins=() b
+  local prefix=$1 bins=() examples=() b
   shift
-  for b in "$@"; do bins+=(--bin "$b"); done
+  for b in "$@"; do
+    if [[ $b == example:* ]]; then examples+=(--example "${b#example:}"); else bins+=(--bin "$b"); fi
+  done
   ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
   if [[ -z "${NO_BUILD:-}" ]]; then
     (cd "$ROOT" && cargo build --release -q -p benches "${bins[@]}")
+    if [[ ${#examples[@]} -gt 0 ]]; then
+      (cd "$ROOT" && cargo build --release -q -p wsproto "${examples[@]}")
+    fi
   fi
   BIN=${BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
   OUT=${OUT:-$(mktemp -d "/tmp/$prefix.XXXXXX")}

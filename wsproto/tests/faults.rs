@@ -94,8 +94,18 @@ fn deflate_params() -> wsproto::DeflateParams {
 /// A connection over `stream` in `role`, with permessage-deflate if asked
 /// and built in; returns whether deflate is on.
 fn socket(stream: FaultyStream, role: Role, deflate: bool) -> (WebSocket<FaultyStream>, bool) {
+    socket_with(stream, role, deflate, &Config::default())
+}
+
+/// [`socket`] with `config`.
+fn socket_with(
+    stream: FaultyStream,
+    role: Role,
+    deflate: bool,
+    config: &Config,
+) -> (WebSocket<FaultyStream>, bool) {
     #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
-    let mut ws = WebSocket::from_raw_socket(stream, role, &Config::default());
+    let mut ws = WebSocket::from_raw_socket(stream, role, config);
     #[cfg(feature = "deflate")]
     if deflate {
         ws.enable_deflate(deflate_params(), &wsproto::DeflateConfig::default());
@@ -799,6 +809,106 @@ fn write_buffer_full_is_back_pressure() {
                 &accepted,
             );
         }
+    }
+}
+
+/// With permessage-deflate and context takeover, a message refused with
+/// `WriteBufferFull` must not have touched the compressor: the peer's
+/// inflater never sees it, so if the compressor had taken it in, later
+/// messages (which refer back to it) would inflate to garbage.
+#[test]
+fn refused_message_leaves_the_compressor_alone() {
+    for role in roles() {
+        let label = format!("{role:?}");
+        let config = Config {
+            max_write_buffer_size: 150,
+            ..Config::default()
+        };
+        let stream = FaultyStream::writer(Plan::Cycle(vec![Fault::WouldBlock]));
+        let (mut ws, deflate) = socket_with(stream, role, true, &config);
+        if !deflate {
+            return;
+        }
+        let mut accepted = Vec::new();
+        let mut refusals = 0;
+        for i in 0..200 {
+            // Compressible, each distinct, each repeated: a back-reference
+            // to the refused copy would be wrong at the peer.
+            let m = Message::text(format!("{i}: {}", prose(3000, i % 7)));
+            loop {
+                match ws.write(m.clone()) {
+                    Ok(()) => break,
+                    Err(e) if is_buffer_full(&e) => {
+                        refusals += 1;
+                        // Refused twice more while stalled, then drained.
+                        assert!(is_buffer_full(&ws.write(m.clone()).unwrap_err()), "{label}");
+                        ws.get_mut().writes = Schedule::new(Plan::every_other(Fault::WouldBlock));
+                        flush_until_ok(&mut ws, MAX_CALLS, &label);
+                        ws.get_mut().writes = Schedule::new(Plan::Cycle(vec![Fault::WouldBlock]));
+                    }
+                    Err(e) => panic!("{label}: write {i}: {e:?}"),
+                }
+            }
+            accepted.push(m);
+        }
+        assert!(
+            refusals > 10,
+            "{label}: only {refusals} refusals; the test needs many"
+        );
+        ws.get_mut().writes = Schedule::new(Plan::Clean);
+        flush_until_ok(&mut ws, 10, &label);
+        assert_wire(
+            &label,
+            &ws.get_ref().wire(),
+            role == Role::Client,
+            true,
+            &accepted,
+        );
+    }
+}
+
+/// The queue over its limit (writes refused) does not stop the protocol's
+/// own answers: a Ping read then is answered and a Close read then is
+/// echoed once the stream drains, after the data queued before them.
+#[test]
+fn answers_are_queued_even_when_the_buffer_is_full() {
+    for role in roles() {
+        let label = format!("{role:?}");
+        let mut input = peer_frame(role, common::PING, b"full?");
+        input.extend(peer_frame(role, common::CLOSE, &close_payload(1000, b"")));
+        let stream =
+            FaultyStream::with_input(input, Plan::Clean, Plan::Cycle(vec![Fault::WouldBlock]));
+        let (mut ws, _) = socket(stream, role, false);
+        let mut accepted = Vec::new();
+        loop {
+            let m = Message::binary(noise(100_000, accepted.len() as u64));
+            match ws.write(m.clone()) {
+                Ok(()) => accepted.push(m),
+                Err(e) if is_buffer_full(&e) => break,
+                Err(e) => panic!("{label}: {e:?}"),
+            }
+        }
+        match ws.read() {
+            Ok(Message::Ping(p)) => assert_eq!(p, b"full?", "{label}"),
+            other => panic!("{label}: {other:?}"),
+        }
+        match ws.read() {
+            Ok(Message::Close(_)) => {}
+            other => panic!("{label}: {other:?}"),
+        }
+        ws.get_mut().writes =
+            Schedule::new(Plan::Cycle(vec![Fault::Short(70_000), Fault::WouldBlock]));
+        flush_until_ok(&mut ws, MAX_CALLS, &label);
+        let frames = RefDecoder::new(role == Role::Client, false)
+            .decode_all(&ws.get_ref().wire())
+            .unwrap_or_else(|e| panic!("{label}: bad wire: {e}"));
+        let data: Vec<&RefFrame> = frames.iter().filter(|f| f.opcode < 8).collect();
+        assert_eq!(data.len(), accepted.len(), "{label}");
+        for (f, m) in data.iter().zip(&accepted) {
+            assert!(f.same_message(&RefFrame::of(m)), "{label}: {}", describe(f));
+        }
+        let answers: Vec<RefFrame> = frames.iter().filter(|f| f.opcode >= 8).cloned().collect();
+        check_answer_frames(&label, &answers, &[b"full?".to_vec()], true, Some(1000));
     }
 }
 
