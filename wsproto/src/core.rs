@@ -30,11 +30,14 @@ pub(crate) enum CloseState {
     /// This end failed the connection for a protocol violation (§7.1.7)
     /// and sent (or queued) its Close frame.
     Failed = 3,
-    /// The stream ended: after the close handshake, or without one.
+    /// The stream ended without a close handshake.
     Ended = 4,
     /// An I/O error other than a time-out: the stream may hold part of a
     /// frame, so nothing more is read or written.
     Broken = 5,
+    /// A client after the close handshake saw the server close the TCP
+    /// connection (or gave up waiting for it): nothing more to read.
+    Finished = 6,
 }
 
 impl CloseState {
@@ -45,6 +48,7 @@ impl CloseState {
             2 => CloseState::Closed,
             3 => CloseState::Failed,
             4 => CloseState::Ended,
+            6 => CloseState::Finished,
             _ => CloseState::Broken,
         }
     }
@@ -53,7 +57,7 @@ impl CloseState {
     pub(crate) fn close_sent(self) -> bool {
         matches!(
             self,
-            CloseState::CloseSent | CloseState::Closed | CloseState::Failed
+            CloseState::CloseSent | CloseState::Closed | CloseState::Failed | CloseState::Finished
         )
     }
 
@@ -61,9 +65,10 @@ impl CloseState {
     pub(crate) fn check_write(self) -> Result<()> {
         match self {
             CloseState::Open => Ok(()),
-            CloseState::CloseSent | CloseState::Closed | CloseState::Failed => {
-                Err(Error::AlreadyClosed)
-            }
+            CloseState::CloseSent
+            | CloseState::Closed
+            | CloseState::Failed
+            | CloseState::Finished => Err(Error::AlreadyClosed),
             CloseState::Ended => Err(Error::ConnectionClosed),
             CloseState::Broken => Err(Error::StreamFailed),
         }
@@ -112,9 +117,13 @@ impl SharedState {
         self.0.store(CloseState::Broken as u8, Ordering::Release);
     }
 
-    /// The stream ended (without a close handshake, or a client gave up
-    /// waiting for the server's TCP close after it).
-    pub(crate) fn set_ended(&self) {
+    /// A client's wait for the server's TCP close is over.
+    pub(crate) fn set_finished(&self) {
+        self.update(|s| (s == CloseState::Closed).then_some(CloseState::Finished));
+    }
+
+    /// The stream ended without a close handshake.
+    fn set_ended(&self) {
         self.update(|s| (s != CloseState::Broken).then_some(CloseState::Ended));
     }
 
@@ -214,8 +223,10 @@ pub(crate) fn read_message<R: Read + ?Sized>(
 ) -> (Result<Incoming>, Option<Reply>) {
     match state.get() {
         CloseState::Open | CloseState::CloseSent => {}
-        CloseState::Closed if role == Role::Client => return (wait_for_tcp_close(stream), None),
-        CloseState::Closed | CloseState::Failed | CloseState::Ended => {
+        CloseState::Closed if role == Role::Client => {
+            return (wait_for_tcp_close(stream, state), None)
+        }
+        CloseState::Closed | CloseState::Failed | CloseState::Ended | CloseState::Finished => {
             return (Err(Error::ConnectionClosed), None)
         }
         CloseState::Broken => return (Err(Error::StreamFailed), None),
@@ -254,9 +265,8 @@ pub(crate) fn read_message<R: Read + ?Sized>(
 /// RFC 6455 §7.1.1: after the close handshake the server closes the TCP
 /// connection first; the client waits for that, discarding anything still
 /// arriving. A `WouldBlock` returns (call `read` again to keep waiting); a
-/// read time-out ends the wait. Once the stream ended, a read returns at
-/// once.
-fn wait_for_tcp_close<R: Read + ?Sized>(stream: &mut R) -> Result<Incoming> {
+/// read time-out ends the wait. Once it is over, reads return at once.
+fn wait_for_tcp_close<R: Read + ?Sized>(stream: &mut R, state: &SharedState) -> Result<Incoming> {
     let mut sink = [0u8; 1024];
     loop {
         match stream.read(&mut sink) {
@@ -267,5 +277,6 @@ fn wait_for_tcp_close<R: Read + ?Sized>(stream: &mut R) -> Result<Incoming> {
             Err(_) => break,
         }
     }
+    state.set_finished();
     Err(Error::ConnectionClosed)
 }

@@ -329,7 +329,10 @@ impl<S: SplitStream> WsWriter<S> {
     pub fn close_received(&self) -> bool {
         matches!(
             self.shared.state.get(),
-            core::CloseState::Closed | core::CloseState::Failed | core::CloseState::Ended
+            core::CloseState::Closed
+                | core::CloseState::Failed
+                | core::CloseState::Ended
+                | core::CloseState::Finished
         )
     }
 

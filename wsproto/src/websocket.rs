@@ -284,7 +284,7 @@ impl<S: Read + Write> WebSocket<S> {
         match core::read_message(&mut self.reader, &mut self.stream, &self.state, self.role).0 {
             // The time-out ran out: give up waiting; the connection is over.
             Err(Error::Io(e)) if wait.armed && is_retryable(&e) => {
-                self.state.set_ended();
+                self.state.set_finished();
                 Err(Error::ConnectionClosed)
             }
             other => other,
