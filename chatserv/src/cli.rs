@@ -1,6 +1,7 @@
 //! Command-line options (clap derive) and the duration syntax they accept.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
@@ -70,6 +71,17 @@ pub struct Args {
     /// least 32 bytes, so idle connections cost nothing extra.
     #[arg(long)]
     pub no_deflate: bool,
+
+    /// Serve https and wss (TLS) instead of http and ws, on the same port,
+    /// with this PEM certificate chain (the server's certificate first,
+    /// then its intermediates). Needs --tls-key. A file that cannot be
+    /// read or used stops the server with exit status 2.
+    #[arg(long, value_name = "CHAIN.pem", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert.
+    #[arg(long, value_name = "KEY.pem", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Args {

@@ -57,6 +57,8 @@ pub struct Settings {
     pub ws: wsproto::Config,
     /// Stack size of connection threads.
     pub stack_size: usize,
+    /// With `--tls-cert`/`--tls-key`: every connection is TLS (https, wss).
+    pub tls: Option<Arc<wsproto::tls::rustls::ServerConfig>>,
 }
 
 impl Settings {
@@ -80,6 +82,7 @@ impl Settings {
             } else {
                 STACK_SIZE
             },
+            tls: None,
         }
     }
 }
@@ -154,6 +157,10 @@ impl Shared {
 /// Bind, serve until a shutdown signal, then close every client with 1001
 /// and wait up to `shutdown_timeout` for them.
 pub fn run(args: &Args, signals: Shutdown) -> Result<()> {
+    let mut settings = Settings::from_args(args);
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        settings.tls = Some(wsproto::tls::server_config_from_pem_files(cert, key)?);
+    }
     let listener = TcpListener::bind(args.listen).map_err(|source| Error::Bind {
         addr: args.listen,
         source,
@@ -162,8 +169,9 @@ pub fn run(args: &Args, signals: Shutdown) -> Result<()> {
     let stop = signals.flag();
     // `accept` blocks; the signal thread wakes it with a connection.
     signals.watch(local)?;
-    let shared = Arc::new(Shared::new(Settings::from_args(args)));
-    info!(id = %args.id, listen = ?local.to_string(), "started");
+    let tls = settings.tls.is_some();
+    let shared = Arc::new(Shared::new(settings));
+    info!(id = %args.id, listen = ?local.to_string(), tls, "started");
 
     loop {
         let accepted = listener.accept();
