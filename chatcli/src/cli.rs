@@ -36,8 +36,8 @@ pub struct Args {
     #[arg(short, long, value_parser = non_empty)]
     pub user: String,
 
-    /// The chat server's WebSocket address (`ws://HOST:PORT[/PATH]`; a bare
-    /// `HOST:PORT` means `ws://HOST:PORT`).
+    /// The chat server's WebSocket address (`ws://HOST:PORT[/PATH]`, or
+    /// `wss://...` over TLS; a bare `HOST:PORT` means `ws://HOST:PORT`).
     #[arg(short, long, default_value = "ws://127.0.0.1:8000")]
     pub addr: String,
 
@@ -72,6 +72,12 @@ pub struct Args {
     /// easier to inspect.
     #[arg(long)]
     pub deflate: bool,
+
+    /// For wss:// addresses: trust the CA certificate(s) in this PEM file
+    /// (e.g. the one that signed a test certificate) instead of the
+    /// built-in WebPKI roots.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Args {

@@ -12,11 +12,14 @@
 
 use std::io::{self, BufRead, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use wsproto::{CloseCode, CloseFrame, Config, Error, Message, WebSocket, WsReader, WsWriter};
+use wsproto::{
+    CloseCode, CloseFrame, Config, Error, MaybeTlsStream, Message, WebSocket, WsReader, WsWriter,
+};
 
 use crate::cli::{chat_url, Args};
 use crate::error::ChatError;
@@ -66,7 +69,7 @@ enum Phase {
 /// Run a whole session; `Ok` means it ended with a normal close.
 pub fn run(args: &Args) -> Result<(), ChatError> {
     let url = chat_url(&args.addr, &args.user)?;
-    let ws = connect(&url, args.deflate)?;
+    let ws = connect(&url, args.deflate, args.ca_file.as_deref())?;
     tracing::info!(url = %url, user = %args.user, "connected");
     let (reader, writer) = ws.split().map_err(ChatError::Connection)?;
 
@@ -104,8 +107,13 @@ pub fn run(args: &Args) -> Result<(), ChatError> {
 }
 
 /// Resolve, connect with a time-out, and do the opening handshake,
-/// offering permessage-deflate if `deflate`.
-fn connect(url: &str, deflate: bool) -> Result<WebSocket<TcpStream>, ChatError> {
+/// offering permessage-deflate if `deflate`; over TLS for `wss://`,
+/// trusting `ca_file` if given, else the WebPKI roots.
+fn connect(
+    url: &str,
+    deflate: bool,
+    ca_file: Option<&Path>,
+) -> Result<WebSocket<MaybeTlsStream>, ChatError> {
     let request = wsproto::ClientRequest::new(url).map_err(|source| ChatError::BadAddr {
         addr: url.to_owned(),
         source,
@@ -151,11 +159,34 @@ fn connect(url: &str, deflate: bool) -> Result<WebSocket<TcpStream>, ChatError> 
         deflate: deflate.then(wsproto::DeflateConfig::default),
         ..Config::default()
     };
+    let stream = if request.url.tls {
+        let tls = match ca_file {
+            Some(path) => {
+                wsproto::tls::client_config_with_ca_file(path).map_err(ChatError::CaFile)?
+            }
+            None => wsproto::tls::default_client_config(),
+        };
+        let tls =
+            wsproto::tls::TlsStream::connect(stream, &request.url.host, tls).map_err(io_error)?;
+        MaybeTlsStream::Tls(Box::new(tls))
+    } else {
+        MaybeTlsStream::Plain(stream)
+    };
     let (ws, response) =
         wsproto::client_handshake(stream, &request, &config).map_err(|e| match e {
             Error::HttpStatus { status, body } => ChatError::Refused {
                 status,
                 body: shown_body(&body),
+            },
+            Error::Certificate(problem) => ChatError::Certificate {
+                url: url.to_owned(),
+                hint: match (&problem, ca_file) {
+                    (wsproto::CertificateProblem::UnknownIssuer, None) => {
+                        " (give the CA that signed it with --ca-file)"
+                    }
+                    _ => "",
+                },
+                problem,
             },
             source => ChatError::Handshake {
                 url: url.to_owned(),
@@ -183,7 +214,7 @@ fn shown_body(body: &[u8]) -> String {
 }
 
 /// The reader thread: forward everything, stop after a Close or an error.
-fn read_loop(mut reader: WsReader, tx: SyncSender<Event>) {
+fn read_loop(mut reader: WsReader<MaybeTlsStream>, tx: SyncSender<Event>) {
     loop {
         match reader.read() {
             Ok(message) => {
@@ -232,7 +263,7 @@ fn stdin_loop(tx: SyncSender<Event>) {
 
 struct Session<'a> {
     args: &'a Args,
-    writer: WsWriter,
+    writer: WsWriter<MaybeTlsStream>,
     rx: Receiver<Event>,
     out: io::StdoutLock<'static>,
     phase: Phase,

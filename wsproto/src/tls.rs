@@ -791,6 +791,12 @@ pub(crate) fn certificate_problem(e: &rustls::Error) -> Option<crate::error::Cer
         C::NotValidYet | C::NotValidYetContext { .. } => P::NotYetValid,
         C::Revoked => P::Revoked,
         C::BadSignature => P::BadSignature,
-        other => P::Other(format!("{other:?}")),
+        C::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => P::Other(
+            "it is a CA certificate used as the server's own certificate \
+             (make the server certificate with basicConstraints CA:FALSE)"
+                .to_owned(),
+        ),
+        C::Other(other) => P::Other(format!("rejected: {other}")),
+        other => P::Other(format!("rejected: {other:?}")),
     })
 }
