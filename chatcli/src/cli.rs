@@ -226,8 +226,9 @@ mod tests {
             chat_url("ws://h/?room=1", "x").unwrap(),
             "ws://h/?room=1&user=x"
         );
+        assert_eq!(chat_url("wss://h", "x").unwrap(), "wss://h/?user=x");
         assert!(matches!(
-            chat_url("wss://h", "x"),
+            chat_url("http://h", "x"),
             Err(ChatError::BadAddr { .. })
         ));
         assert!(matches!(
