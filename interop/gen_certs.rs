@@ -1,6 +1,8 @@
 //! Writes a throw-away test PKI for the TLS interop runs into a directory:
 //! `ca.pem` (a CA), `chain.pem` (a server certificate for `localhost` and
-//! `127.0.0.1` signed by it) and `key.pem` (its key).
+//! `127.0.0.1` signed by it), `key.pem` (its key) and `spki.der` (its
+//! SubjectPublicKeyInfo, whose SHA-256 a browser can be told to trust
+//! with `--ignore-certificate-errors-spki-list`).
 //!
 //! ```text
 //! cargo run -p interop --bin gen_certs -- DIR
@@ -43,5 +45,6 @@ fn generate(dir: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(dir.join("ca.pem"), ca.pem())?;
     std::fs::write(dir.join("chain.pem"), cert.pem())?;
     std::fs::write(dir.join("key.pem"), key.serialize_pem())?;
+    std::fs::write(dir.join("spki.der"), key.public_key_der())?;
     Ok(())
 }
