@@ -12,6 +12,10 @@
 #   -o  directory for raw results (default a fresh temp dir)
 #   -m  also give the two servers GLIBC_TUNABLES=$MEMCPY_TUNABLE (see below)
 #   SIZES, CONNS, INFLIGHTS (env) narrow the grid, e.g. SIZES=65536 CONNS=64.
+#   TLS=1 (env): the same over wss://: both servers get --tls-cert/--tls-key
+#       (a test certificate from the interop crate's gen_certs, one rustls
+#       config: same provider, same negotiated cipher suite) and 256 KiB
+#       thread stacks; wsload's client side is rustls' StreamOwned.
 #   NO_BUILD=1 skips `cargo build`; BIN=DIR picks the binaries' directory
 #   (default $CARGO_TARGET_DIR/release, else target/release).
 #
@@ -46,8 +50,16 @@ done
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 bench_setup echo-bench wsload echo_wsproto echo_tungstenite
-GLIBC_TUNABLES=$SERVER_TUNABLES start_server wsproto "$BIN/echo_wsproto"
-GLIBC_TUNABLES=$SERVER_TUNABLES start_server tungstenite "$BIN/echo_tungstenite"
+SERVER_TLS=()
+if [[ ${TLS:-0} == 1 ]]; then
+  [[ -n "${NO_BUILD:-}" ]] || (cd "$ROOT" && cargo build --release -q -p interop --bin gen_certs)
+  "$BIN/gen_certs" "$OUT/certs"
+  SERVER_TLS=(--tls-cert "$OUT/certs/chain.pem" --tls-key "$OUT/certs/key.pem" --stack 262144)
+  URL_SCHEME=wss URL_HOST=localhost
+  WSLOAD_TLS=(--ca-file "$OUT/certs/ca.pem")
+fi
+GLIBC_TUNABLES=$SERVER_TUNABLES start_server wsproto "$BIN/echo_wsproto" ${SERVER_TLS[@]+"${SERVER_TLS[@]}"}
+GLIBC_TUNABLES=$SERVER_TUNABLES start_server tungstenite "$BIN/echo_tungstenite" ${SERVER_TLS[@]+"${SERVER_TLS[@]}"}
 
 run_one() { # server conns inflight size run
   local server=$1 c=$2 w=$3 s=$4 r=$5

@@ -160,6 +160,9 @@ pub fn run(args: &Args, signals: Shutdown) -> Result<()> {
     let mut settings = Settings::from_args(args);
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         settings.tls = Some(wsproto::tls::server_config_from_pem_files(cert, key)?);
+        // The TLS handshake (ring's key exchange and signature) runs on
+        // the connection thread: give it the larger stack.
+        settings.stack_size = settings.stack_size.max(DEFLATE_STACK_SIZE);
     }
     let listener = TcpListener::bind(args.listen).map_err(|source| Error::Bind {
         addr: args.listen,
