@@ -7,8 +7,11 @@
 //!     [--deflate | --no-deflate] [--server-no-context-takeover]
 //!     [--client-no-context-takeover] [--server-max-window-bits N]
 //!     [--client-max-window-bits N] [--min-compress-size BYTES]
-//!     [--expect-params PARAMS]
+//!     [--expect-params PARAMS] [--ca-file CA.pem]
 //! ```
+//!
+//! A `wss://` URL runs the same exchange over TLS, trusting the CA in
+//! `--ca-file` (the test CA `run.sh` makes with `gen_certs`).
 //!
 //! The scripted exchange covers what RFC 6455 lets an echo peer observe:
 //! text (ASCII and multi-byte UTF-8, §5.6), binary payloads at each
@@ -48,8 +51,8 @@ use std::time::{Duration, Instant};
 
 use rand::RngCore;
 use wsproto::{
-    ClientRequest, CloseCode, Config, DeflateConfig, DeflateParams, Error, Message, Response,
-    WebSocket,
+    ClientRequest, CloseCode, Config, DeflateConfig, DeflateParams, Error, MaybeTlsStream, Message,
+    Response, WebSocket,
 };
 
 /// Every read and write gives up after this long, so a silent peer fails the
@@ -106,6 +109,7 @@ struct Options {
     mode: Mode,
     deflate: DeflateConfig,
     expect: Option<String>,
+    ca_file: Option<String>,
 }
 
 impl Options {
@@ -114,6 +118,7 @@ impl Options {
         let mut mode = Mode::Offer;
         let mut deflate = DeflateConfig::default();
         let mut expect = None;
+        let mut ca_file = None;
         while let Some(arg) = args.next() {
             let mut bits = |name: &str, min: u8| -> Result<u8, String> {
                 args.next()
@@ -139,6 +144,10 @@ impl Options {
                         .and_then(|v| v.parse().ok())
                         .ok_or("--min-compress-size takes a number of bytes")?;
                 }
+                "--ca-file" => {
+                    ca_file = Some(args.next().ok_or("--ca-file takes a PEM file")?);
+                    continue;
+                }
                 "--expect-params" => {
                     expect = Some(args.next().ok_or("--expect-params takes a value")?);
                     continue;
@@ -159,6 +168,7 @@ impl Options {
             mode,
             deflate,
             expect,
+            ca_file,
         })
     }
 }
@@ -314,19 +324,29 @@ fn connect(opts: &Options) -> wsproto::Result<(Ws, Response)> {
         deflate: (opts.mode != Mode::Off).then(|| opts.deflate.clone()),
         ..Config::default()
     };
-    wsproto::client_handshake(Counted::new(tcp), &request, &config)
+    let stream = if request.url.tls {
+        let ca = opts.ca_file.as_deref().unwrap_or("--ca-file not given");
+        let tls = wsproto::tls::client_config_with_ca_file(ca.as_ref())
+            .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
+        let tls = wsproto::tls::TlsStream::connect(tcp, &request.url.host, tls)?;
+        MaybeTlsStream::Tls(Box::new(tls))
+    } else {
+        MaybeTlsStream::Plain(tcp)
+    };
+    wsproto::client_handshake(Counted::new(stream), &request, &config)
 }
 
-/// The TCP stream, counting the bytes that cross it in each direction, so
-/// checks can see whether a message really travelled compressed.
+/// The stream (TCP, or the plaintext side of TLS), counting the bytes
+/// that cross it in each direction, so checks can see whether a message
+/// really travelled compressed.
 struct Counted {
-    tcp: TcpStream,
+    tcp: MaybeTlsStream,
     read: u64,
     written: u64,
 }
 
 impl Counted {
-    fn new(tcp: TcpStream) -> Counted {
+    fn new(tcp: MaybeTlsStream) -> Counted {
         Counted {
             tcp,
             read: 0,

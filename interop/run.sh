@@ -7,7 +7,7 @@
 #   node server    x wsproto client   (interop/node/echo_server.mjs   + echo_client binary)
 #   wsproto server x node client      (autobahn_server example + interop/node/client_test.mjs)
 #
-# 19 combinations: these four with compression off on the Python/Node side;
+# 28 combinations: these four with compression off on the Python/Node side;
 # then with permessage-deflate (RFC 7692) in each pairing: the third-party
 # library's default offer/acceptance, a variant with no_context_takeover
 # both ways and reduced windows (imposed by the Python/Node server, offered
@@ -20,6 +20,12 @@
 # --no-deflate, since autobahn_server always accepts) must see no
 # extension; the Python client against chatserv with deflate on is the
 # control that the check can tell.
+#
+# Then over TLS (wss://, a test CA and certificate made by the interop
+# crate's gen_certs): Python and Node servers (TLS by their own stacks)
+# with the wsproto client, the wsproto TLS echo server (the tls_echo_server
+# example) with the Python and Node clients, with and without
+# permessage-deflate, and chatserv --tls-cert with the Python client.
 #
 # Usage: bash interop/run.sh     (from anywhere; needs python3 >= 3.11 with venv,
 #                                 node >= 18 with npm, cargo)
@@ -93,7 +99,8 @@ fi
 # ---- build the wsproto side -------------------------------------------------
 
 (cd "$ROOT" && cargo build --release --quiet -p wsproto --example autobahn_server \
-    && cargo build --release --quiet -p interop --bin echo_client \
+    && cargo build --release --quiet -p wsproto --features tls --example tls_echo_server \
+    && cargo build --release --quiet -p interop --bin echo_client --bin gen_certs \
     && cargo build --release --quiet -p chatserv --bin chatserv) || die "cargo build failed"
 TARGET_DIR="$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps \
     | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')" \
@@ -101,8 +108,14 @@ TARGET_DIR="$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps \
 ECHO_CLIENT="$TARGET_DIR/release/echo_client"
 WSPROTO_SERVER="$TARGET_DIR/release/examples/autobahn_server"
 CHATSERV="$TARGET_DIR/release/chatserv"
+WSPROTO_TLS_SERVER="$TARGET_DIR/release/examples/tls_echo_server"
 [ -x "$ECHO_CLIENT" ] && [ -x "$WSPROTO_SERVER" ] && [ -x "$CHATSERV" ] \
-    || die "built binaries not found in $TARGET_DIR"
+    && [ -x "$WSPROTO_TLS_SERVER" ] || die "built binaries not found in $TARGET_DIR"
+# The TLS runs' test CA (ca.pem) and certificate (chain.pem, key.pem).
+CERTS="$LOGDIR/certs"
+"$TARGET_DIR/release/gen_certs" "$CERTS" || die "gen_certs failed"
+CA="$CERTS/ca.pem"
+TLS_FILES=(--tls-cert "$CERTS/chain.pem" --tls-key "$CERTS/key.pem")
 
 # ---- servers ------------------------------------------------------------------
 
@@ -140,13 +153,18 @@ start_server() {
             SERVER_PID=$!
             SERVER_PORT="$(wait_listening "$log" "$SERVER_PID")" && return 0
             ;;
-        wsproto)
+        wsproto | wsproto-tls)
             [ $# -eq 0 ] || { echo "interop: the wsproto server takes no options" >&2; return 1; }
             # autobahn_server takes a fixed address: ask the OS for a free
             # port, and retry if another process took it in between.
             for attempt in 1 2 3 4 5; do
                 port="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-                timeout "$SERVER_LIFETIME" "$WSPROTO_SERVER" "127.0.0.1:$port" >"$log" 2>&1 &
+                if [ "$name" = wsproto-tls ]; then
+                    timeout "$SERVER_LIFETIME" "$WSPROTO_TLS_SERVER" "127.0.0.1:$port" \
+                        "$CERTS/chain.pem" "$CERTS/key.pem" >"$log" 2>&1 &
+                else
+                    timeout "$SERVER_LIFETIME" "$WSPROTO_SERVER" "127.0.0.1:$port" >"$log" 2>&1 &
+                fi
                 SERVER_PID=$!
                 if wait_listening "$log" "$SERVER_PID" >/dev/null; then
                     SERVER_PORT=$port
@@ -189,6 +207,10 @@ combination() {
         return
     fi
     local url="ws://127.0.0.1:$SERVER_PORT/"
+    # TLS servers: wss:// to the name in the test certificate.
+    if [ "$server" = wsproto-tls ] || [[ " ${server_args[*]} " == *" --tls-cert "* ]]; then
+        url="wss://localhost:$SERVER_PORT/"
+    fi
     [ "$server" = chatserv ] && url="${url}?user=interop"
     out="$LOGDIR/run.out"
     case $client in
@@ -276,6 +298,27 @@ combination "chatserv --no-deflate x node deflate client: no extension" \
     chatserv --no-deflate -- node --compression deflate --handshake-only --expect-params none
 combination "chatserv (deflate on) x python deflate client: control" \
     chatserv -- python --compression deflate --handshake-only --expect-params "$FULL_WINDOWS"
+
+# Over TLS (wss://).
+combination "python TLS server x wsproto client" \
+    python "${TLS_FILES[@]}" -- wsproto --no-deflate --ca-file "$CA"
+combination "python TLS deflate server x wsproto client" \
+    python --compression deflate "${TLS_FILES[@]}" -- \
+    wsproto --deflate --ca-file "$CA" --expect-params "server_max_window_bits=12 client_max_window_bits=12"
+combination "wsproto TLS server x python client" wsproto-tls -- python --ca-file "$CA"
+combination "wsproto TLS server x python deflate client" \
+    wsproto-tls -- python --compression deflate --ca-file "$CA" --expect-params "$FULL_WINDOWS"
+combination "node TLS server x wsproto client" \
+    node "${TLS_FILES[@]}" -- wsproto --no-deflate --ca-file "$CA"
+combination "node TLS deflate server x wsproto client" \
+    node --compression deflate "${TLS_FILES[@]}" -- \
+    wsproto --deflate --ca-file "$CA" --expect-params "$FULL_WINDOWS"
+combination "wsproto TLS server x node client" wsproto-tls -- node --ca-file "$CA"
+combination "wsproto TLS server x node deflate client" \
+    wsproto-tls -- node --compression deflate --ca-file "$CA" --expect-params "$FULL_WINDOWS"
+combination "chatserv --tls-cert x python deflate client" \
+    chatserv "${TLS_FILES[@]}" -- \
+    python --compression deflate --handshake-only --ca-file "$CA" --expect-params "$FULL_WINDOWS"
 
 echo "interop: ---"
 for line in "${SUMMARY[@]}"; do

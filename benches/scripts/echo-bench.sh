@@ -15,6 +15,11 @@
 #   -m  also give the two servers GLIBC_TUNABLES=$MEMCPY_TUNABLE (see below)
 #   SIZES, CONNS, INFLIGHTS (env) narrow the grid, e.g. SIZES=65536 CONNS=64.
 #   SERVERS (env) picks the columns (default "wsproto tungstenite mio").
+#   TLS=1 (env): the same over wss://: both servers get --tls-cert/--tls-key
+#       (a test certificate from the interop crate's gen_certs, one rustls
+#       config: same provider, same negotiated cipher suite) and 256 KiB
+#       thread stacks; wsload's client side is rustls' StreamOwned. The mio server
+#       speaks plain TCP only, so SERVERS defaults to "wsproto tungstenite".
 #   NO_BUILD=1 skips `cargo build`; BIN=DIR picks the binaries' directory
 #   (default $CARGO_TARGET_DIR/release, else target/release).
 #
@@ -48,13 +53,24 @@ done
 
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
-SERVERS=${SERVERS:-wsproto tungstenite mio}
 bench_setup echo-bench wsload echo_wsproto echo_tungstenite example:mio_server
+SERVER_TLS=()
+if [[ ${TLS:-0} == 1 ]]; then
+  [[ -n "${NO_BUILD:-}" ]] || (cd "$ROOT" && cargo build --release -q -p interop --bin gen_certs)
+  "$BIN/gen_certs" "$OUT/certs"
+  SERVER_TLS=(--tls-cert "$OUT/certs/chain.pem" --tls-key "$OUT/certs/key.pem" --stack 262144)
+  URL_SCHEME=wss URL_HOST=localhost
+  WSLOAD_TLS=(--ca-file "$OUT/certs/ca.pem")
+  SERVERS=${SERVERS:-wsproto tungstenite}
+fi
+SERVERS=${SERVERS:-wsproto tungstenite mio}
 for server in $SERVERS; do
   case $server in
-    wsproto) GLIBC_TUNABLES=$SERVER_TUNABLES start_server wsproto "$BIN/echo_wsproto" ;;
-    tungstenite) GLIBC_TUNABLES=$SERVER_TUNABLES start_server tungstenite "$BIN/echo_tungstenite" ;;
-    mio) GLIBC_TUNABLES=$SERVER_TUNABLES start_server mio "$BIN/examples/mio_server" ;;
+    wsproto) GLIBC_TUNABLES=$SERVER_TUNABLES start_server wsproto "$BIN/echo_wsproto" ${SERVER_TLS[@]+"${SERVER_TLS[@]}"} ;;
+    tungstenite) GLIBC_TUNABLES=$SERVER_TUNABLES start_server tungstenite "$BIN/echo_tungstenite" ${SERVER_TLS[@]+"${SERVER_TLS[@]}"} ;;
+    mio)
+      [[ ${TLS:-0} == 1 ]] && { echo "the mio server has no TLS; leave it out of SERVERS" >&2; exit 2; }
+      GLIBC_TUNABLES=$SERVER_TUNABLES start_server mio "$BIN/examples/mio_server" ;;
     *) echo "unknown server $server (wsproto, tungstenite, mio)" >&2; exit 2 ;;
   esac
 done

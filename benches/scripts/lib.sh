@@ -75,7 +75,10 @@ load_run() {
   local key=$1 label=$2 port_var="PORT_$1" pid_var="PID_$1" line status=0 t0 t1
   shift 2
   t0=$(cpu_ticks "${!pid_var}")
-  line=$(GLIBC_TUNABLES=$MEMCPY_TUNABLE "$BIN/wsload" --url "ws://127.0.0.1:${!port_var}/" "$@" \
+  # TLS runs (echo-bench.sh with TLS=1) set URL_SCHEME=wss, URL_HOST=localhost
+  # and WSLOAD_TLS=(--ca-file CA).
+  line=$(GLIBC_TUNABLES=$MEMCPY_TUNABLE "$BIN/wsload" \
+           --url "${URL_SCHEME:-ws}://${URL_HOST:-127.0.0.1}:${!port_var}/" ${WSLOAD_TLS[@]+"${WSLOAD_TLS[@]}"} "$@" \
            --duration "$DURATION" --warmup "$WARMUP" 2>>"$OUT/wsload.err" | tail -n 1) || status=$?
   t1=$(cpu_ticks "${!pid_var}")
   [[ $line == RESULT* ]] || line="RESULT msgs_per_s=0 errors=1 failed_status=$status"

@@ -55,8 +55,8 @@ pub struct Args {
     )]
     pub token: Option<String>,
 
-    /// The chat server's WebSocket address (`ws://HOST:PORT[/PATH]`; a bare
-    /// `HOST:PORT` means `ws://HOST:PORT`).
+    /// The chat server's WebSocket address (`ws://HOST:PORT[/PATH]`, or
+    /// `wss://...` over TLS; a bare `HOST:PORT` means `ws://HOST:PORT`).
     #[arg(short, long, default_value = "ws://127.0.0.1:8000", value_parser = ws_addr)]
     pub addr: String,
 
@@ -96,6 +96,12 @@ pub struct Args {
     /// easier to inspect.
     #[arg(long)]
     pub deflate: bool,
+
+    /// For wss:// addresses: trust the CA certificate(s) in this PEM file
+    /// (e.g. the one that signed a test certificate) instead of the
+    /// built-in WebPKI roots.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Args {
@@ -134,7 +140,7 @@ fn user_name(s: &str) -> Result<String, String> {
 fn ws_addr(s: &str) -> Result<String, String> {
     chat_url(s, "x").map(|_| s.to_owned()).map_err(|e| match e {
         ChatError::BadAddr { source, .. } => format!(
-            "{source} (expected ws://HOST:PORT[/PATH] or HOST:PORT, e.g. ws://127.0.0.1:8000)"
+            "{source} (expected ws://HOST:PORT[/PATH], wss://HOST:PORT[/PATH] or HOST:PORT, e.g. ws://127.0.0.1:8000)"
         ),
         other => other.to_string(),
     })
@@ -231,8 +237,9 @@ mod tests {
             chat_url("ws://h/?room=1", "x").unwrap(),
             "ws://h/?room=1&user=x"
         );
+        assert_eq!(chat_url("wss://h", "x").unwrap(), "wss://h/?user=x");
         assert!(matches!(
-            chat_url("wss://h", "x"),
+            chat_url("http://h", "x"),
             Err(ChatError::BadAddr { .. })
         ));
         assert!(matches!(

@@ -12,11 +12,14 @@
 
 use std::io::{self, BufRead, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use wsproto::{CloseCode, CloseFrame, Config, Error, Message, WebSocket, WsReader, WsWriter};
+use wsproto::{
+    CloseCode, CloseFrame, Config, Error, MaybeTlsStream, Message, WebSocket, WsReader, WsWriter,
+};
 
 use crate::cli::{chat_url, Args};
 use crate::error::ChatError;
@@ -74,6 +77,7 @@ pub fn run(args: &Args) -> Result<(), ChatError> {
         args.token.as_deref(),
         args.deflate,
         args.handshake_timeout,
+        args.ca_file.as_deref(),
     )?;
     tracing::info!(url = %url, user = %user, token = args.token.is_some(), "connected");
     let (reader, writer) = ws.split().map_err(ChatError::Connection)?;
@@ -137,13 +141,15 @@ fn watch_signals(tx: SyncSender<Event>) -> io::Result<()> {
 
 /// Resolve, connect with a time-out, and do the opening handshake
 /// (each within `timeout`), with `token` as a Bearer header if given,
-/// offering permessage-deflate if `deflate`.
+/// offering permessage-deflate if `deflate`; over TLS for `wss://`,
+/// trusting `ca_file` if given, else the WebPKI roots.
 fn connect(
     url: &str,
     token: Option<&str>,
     deflate: bool,
     timeout: Duration,
-) -> Result<WebSocket<TcpStream>, ChatError> {
+    ca_file: Option<&Path>,
+) -> Result<WebSocket<MaybeTlsStream>, ChatError> {
     let bad_addr = |source| ChatError::BadAddr {
         addr: url.to_owned(),
         source,
@@ -194,6 +200,19 @@ fn connect(
     // A server that accepts TCP but never answers must not hang us: the
     // deadline covers the whole handshake and gives HandshakeTimedOut.
     let deadline = Instant::now() + timeout;
+    let stream = if request.url.tls {
+        let tls = match ca_file {
+            Some(path) => {
+                wsproto::tls::client_config_with_ca_file(path).map_err(ChatError::CaFile)?
+            }
+            None => wsproto::tls::default_client_config(),
+        };
+        let tls =
+            wsproto::tls::TlsStream::connect(stream, &request.url.host, tls).map_err(io_error)?;
+        MaybeTlsStream::Tls(Box::new(tls))
+    } else {
+        MaybeTlsStream::Plain(stream)
+    };
     let (ws, response) = wsproto::ClientHandshake::new(stream, &request, &config)
         .and_then(|h| h.handshake_with_deadline(deadline))
         .map_err(|e| match e {
@@ -208,6 +227,16 @@ fn connect(
             },
             Error::UnexpectedEof | Error::ConnectionClosed => ChatError::ClosedDuringHandshake {
                 url: url.to_owned(),
+            },
+            Error::Certificate(problem) => ChatError::Certificate {
+                url: url.to_owned(),
+                hint: match (&problem, ca_file) {
+                    (wsproto::CertificateProblem::UnknownIssuer, None) => {
+                        " (give the CA that signed it with --ca-file)"
+                    }
+                    _ => "",
+                },
+                problem,
             },
             source => ChatError::Handshake {
                 url: url.to_owned(),
@@ -264,7 +293,7 @@ fn reason_phrase(status: u16) -> &'static str {
 }
 
 /// The reader thread: forward everything, stop after a Close or an error.
-fn read_loop(mut reader: WsReader, tx: SyncSender<Event>) {
+fn read_loop(mut reader: WsReader<MaybeTlsStream>, tx: SyncSender<Event>) {
     loop {
         match reader.read() {
             Ok(message) => {
@@ -313,7 +342,7 @@ fn stdin_loop(tx: SyncSender<Event>) {
 
 struct Session<'a> {
     args: &'a Args,
-    writer: WsWriter,
+    writer: WsWriter<MaybeTlsStream>,
     rx: Receiver<Event>,
     out: io::StdoutLock<'static>,
     phase: Phase,

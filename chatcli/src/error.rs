@@ -80,6 +80,21 @@ pub enum ChatError {
     #[error("cannot install signal handlers: {0}")]
     Signals(#[source] io::Error),
 
+    /// `--ca-file` cannot be used.
+    #[error("--ca-file {0}")]
+    CaFile(#[source] wsproto::tls::TlsConfigError),
+
+    /// The server's TLS certificate was refused.
+    #[error("the TLS certificate of {url} was refused: {problem}{hint}")]
+    Certificate {
+        /// The URL used.
+        url: String,
+        /// What was wrong with it.
+        problem: wsproto::CertificateProblem,
+        /// What to do about it, if anything.
+        hint: &'static str,
+    },
+
     /// The opening handshake failed otherwise (not a WebSocket server, time-out...).
     #[error("WebSocket handshake with {url} failed: {source}")]
     Handshake {

@@ -123,6 +123,17 @@ pub struct Args {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections_per_ip: Option<u32>,
 
+    /// Serve https and wss (TLS) instead of http and ws, on the same port,
+    /// with this PEM certificate chain (the server's certificate first,
+    /// then its intermediates). Needs --tls-key. A file that cannot be
+    /// read or used stops the server with exit status 2.
+    #[arg(long, value_name = "CHAIN.pem", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert.
+    #[arg(long, value_name = "KEY.pem", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }

@@ -31,26 +31,48 @@ const RETRY_AFTER: &str = "10";
 /// Close reason for a client over `--rate-limit`.
 pub const RATE_LIMITED: &str = "rate limit exceeded";
 
+/// A connection's stream: plain TCP, or TLS with `--tls-cert`.
+pub type Stream = wsproto::MaybeTlsStream;
+
 /// Serve one accepted TCP connection to the end. Errors are logged with
 /// the peer address; they never affect other connections.
 pub fn handle(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
+    let stream = match &shared.settings.tls {
+        None => Stream::Plain(stream),
+        // The TLS handshake runs inside the first read of the request
+        // head, so the handshake deadline covers it.
+        Some(config) => match wsproto::tls::TlsStream::accept(stream, Arc::clone(config)) {
+            Ok(tls) => Stream::Tls(Box::new(tls)),
+            Err(e) => return warn!(%peer, error = %e, "cannot start TLS"),
+        },
+    };
     if let Err(e) = serve(stream, peer, shared) {
         warn!(%peer, error = %e, "connection failed");
     }
 }
 
-fn serve(mut stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) -> Result<()> {
+fn serve(mut stream: Stream, peer: SocketAddr, shared: &Arc<Shared>) -> Result<()> {
     let settings = &shared.settings;
-    stream.set_nonblocking(false)?;
-    stream.set_nodelay(true)?;
+    stream.get_ref().set_nonblocking(false)?;
+    stream.get_ref().set_nodelay(true)?;
     stream.set_write_timeout(Some(settings.write_timeout))?;
 
     let read = read_request(
-        &mut DeadlineReader::new(&stream, settings.handshake_timeout),
+        &mut DeadlineReader::new(&mut stream, settings.handshake_timeout),
         &settings.ws,
     );
     let (request, leftover) = match read {
         Ok(ok) => ok,
+        Err(wsproto::Error::Io(e)) if is_timeout(&e) && tls_handshaking(&stream) => {
+            info!(%peer, "TLS handshake not complete within the handshake time-out; closing");
+            return Ok(());
+        }
+        // Not TLS (plain HTTP or garbage on the TLS port), or a TLS
+        // failure: nothing sensible to answer.
+        Err(e @ (wsproto::Error::Tls(_) | wsproto::Error::Certificate(_))) => {
+            debug!(%peer, error = %e, "TLS handshake failed; closing");
+            return Ok(());
+        }
         Err(wsproto::Error::Io(e)) if is_timeout(&e) => {
             info!(%peer, "request head not complete within the handshake time-out; closing");
             let _ = Response::text(408, "request head took too long").write_to(&mut stream);
@@ -73,7 +95,7 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) -> Resul
         response.write_to(&mut stream)?;
         return Ok(());
     }
-    let refuse = |stream: &mut TcpStream, response: Response, why: &str| -> Result<()> {
+    let refuse = |stream: &mut Stream, response: Response, why: &str| -> Result<()> {
         // `why` never holds a token: refusals name the reason only.
         info!(%peer, status = response.status, "upgrade refused: {why}");
         response.write_to(stream)?;
@@ -149,7 +171,7 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) -> Resul
             Ok(ws.split()?)
         })
         .and_then(|(reader, writer)| {
-            let socket = reader.get_ref().try_clone()?;
+            let socket = reader.get_ref().get_ref().try_clone()?;
             let control = Arc::clone(&conn.control);
             let ping_interval = settings.ping_interval;
             let shutdown_timeout = settings.shutdown_timeout;
@@ -197,7 +219,12 @@ enum End {
     Failed(wsproto::Error),
 }
 
-fn run_session(mut reader: WsReader, writer_thread: JoinHandle<()>, conn: Conn, shared: &Shared) {
+fn run_session(
+    mut reader: WsReader<Stream>,
+    writer_thread: JoinHandle<()>,
+    conn: Conn,
+    shared: &Shared,
+) {
     let end = read_loop(&mut reader, &conn, shared);
     let Conn {
         id,
@@ -214,7 +241,7 @@ fn run_session(mut reader: WsReader, writer_thread: JoinHandle<()>, conn: Conn, 
     control.stop();
     if !closing {
         // Nothing left to say: unblock the writer if it is stuck in a write.
-        let _ = reader.get_ref().shutdown(Shutdown::Both);
+        let _ = reader.get_ref().get_ref().shutdown(Shutdown::Both);
     }
     let _ = tx.try_send(Outgoing::Wake);
     drop(tx);
@@ -239,7 +266,7 @@ fn run_session(mut reader: WsReader, writer_thread: JoinHandle<()>, conn: Conn, 
 
 /// Read messages until the connection ends; every other thread only ever
 /// hears from this one through the hub, the queue and the control block.
-fn read_loop(reader: &mut WsReader, conn: &Conn, shared: &Shared) -> End {
+fn read_loop(reader: &mut WsReader<Stream>, conn: &Conn, shared: &Shared) -> End {
     let Conn {
         id,
         user,
@@ -316,6 +343,14 @@ fn read_loop(reader: &mut WsReader, conn: &Conn, shared: &Shared) -> End {
             Err(e) if e.close_code().is_some() => return End::Failed(e),
             Err(e) => return End::Gone(e.to_string()),
         }
+    }
+}
+
+/// Whether `stream` is TLS and its handshake has not finished.
+fn tls_handshaking(stream: &Stream) -> bool {
+    match stream {
+        Stream::Tls(tls) => tls.is_handshaking(),
+        _ => false,
     }
 }
 

@@ -41,6 +41,10 @@ pub enum Error {
     #[error("socket error: {0}")]
     Io(#[from] io::Error),
 
+    /// The TLS certificate or key files cannot be used (exit status 2).
+    #[error("TLS configuration: {0}")]
+    TlsConfig(#[from] wsproto::tls::TlsConfigError),
+
     /// The WebSocket layer failed (handshake, protocol violation, ...).
     #[error(transparent)]
     Ws(#[from] wsproto::Error),

@@ -2,11 +2,11 @@
 //! enforces one deadline on the whole request head.
 
 use std::io::{self, Read};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use wsproto::Request;
 use wsproto::Response;
+use wsproto::SetTimeouts;
 
 /// The chat web page, built into the binary.
 pub const PAGE: &str = include_str!("../static/index.html");
@@ -65,21 +65,23 @@ pub fn plain_response(request: &Request, config: &str) -> Response {
     response
 }
 
-/// Reads from a socket but fails with `TimedOut` once `deadline` has
-/// passed, however slowly the bytes trickle in.
+/// Reads from a stream (a socket, or TLS over one: the TLS handshake then
+/// runs inside these reads and the deadline covers it) but fails with
+/// `TimedOut` once `deadline` has passed, however slowly the bytes trickle
+/// in.
 ///
 /// A plain read time-out is per `read` call, so a slowloris client sending
 /// one byte every few seconds would never hit it; this adapter shrinks the
 /// time-out before every call so that the whole head must arrive in time.
 #[derive(Debug)]
-pub struct DeadlineReader<'a> {
-    stream: &'a TcpStream,
+pub struct DeadlineReader<S> {
+    stream: S,
     deadline: Instant,
 }
 
-impl<'a> DeadlineReader<'a> {
+impl<S: Read + SetTimeouts> DeadlineReader<S> {
     /// A reader that gives up `timeout` from now.
-    pub fn new(stream: &'a TcpStream, timeout: Duration) -> DeadlineReader<'a> {
+    pub fn new(stream: S, timeout: Duration) -> DeadlineReader<S> {
         DeadlineReader {
             stream,
             deadline: Instant::now() + timeout,
@@ -87,7 +89,7 @@ impl<'a> DeadlineReader<'a> {
     }
 }
 
-impl Read for DeadlineReader<'_> {
+impl<S: Read + SetTimeouts> Read for DeadlineReader<S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -97,8 +99,7 @@ impl Read for DeadlineReader<'_> {
             ));
         }
         self.stream.set_read_timeout(Some(left))?;
-        let mut stream = self.stream;
-        stream.read(buf)
+        self.stream.read(buf)
     }
 }
 
@@ -115,7 +116,7 @@ pub fn is_timeout(e: &io::Error) -> bool {
 mod tests {
     use super::*;
     use std::io::Write;
-    use std::net::TcpListener;
+    use std::net::{TcpListener, TcpStream};
 
     fn request(head: &str) -> Request {
         Request::parse(head.as_bytes(), 32).unwrap()

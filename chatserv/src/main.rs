@@ -58,6 +58,11 @@ fn main() -> ExitCode {
     let result = shutdown::Shutdown::install().and_then(|signals| server::run(&args, signals));
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Bad --tls-cert / --tls-key files: a usage error.
+        Err(e @ error::Error::TlsConfig(_)) => {
+            eprintln!("chatserv: error: {e}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("chatserv: error: {e}");
             ExitCode::FAILURE

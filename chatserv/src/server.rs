@@ -77,6 +77,8 @@ pub struct Settings {
     pub max_per_ip: Option<usize>,
     /// The JSON served as `/config` to the page.
     pub page_config: String,
+    /// With `--tls-cert`/`--tls-key`: every connection is TLS (https, wss).
+    pub tls: Option<Arc<wsproto::tls::rustls::ServerConfig>>,
 }
 
 impl Settings {
@@ -109,6 +111,7 @@ impl Settings {
             } else {
                 STACK_SIZE
             },
+            tls: None,
         }
     }
 }
@@ -194,6 +197,15 @@ pub fn run(args: &Args, signals: Shutdown) -> Result<()> {
             "--auth-audience needs --auth-secret-file (or CHATSERV_AUTH_SECRET)".into(),
         ));
     }
+    let mut settings = Settings::from_args(args, auth);
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        settings.tls = Some(wsproto::tls::server_config_from_pem_files(cert, key)?);
+        // The TLS handshake (ring's key exchange and signature) runs on
+        // the connection thread: give it the larger stack.
+        settings.stack_size = settings.stack_size.max(DEFLATE_STACK_SIZE);
+        // Pages are served over https: that is this server's own origin.
+        settings.own_scheme = "https";
+    }
     let listener = TcpListener::bind(args.listen).map_err(|source| Error::Bind {
         addr: args.listen,
         source,
@@ -202,9 +214,10 @@ pub fn run(args: &Args, signals: Shutdown) -> Result<()> {
     let stop = signals.flag();
     // `accept` blocks; the signal thread wakes it with a connection.
     signals.watch(local)?;
-    let signed = auth.is_some();
-    let shared = Arc::new(Shared::new(Settings::from_args(args, auth)));
-    info!(id = %args.id, listen = ?local.to_string(), signed_logins = signed, "started");
+    let signed = settings.auth.is_some();
+    let tls = settings.tls.is_some();
+    let shared = Arc::new(Shared::new(settings));
+    info!(id = %args.id, listen = ?local.to_string(), signed_logins = signed, tls, "started");
     if !signed {
         warn!(
             "logins are not signed: anyone can take any name with ?user=NAME; give \

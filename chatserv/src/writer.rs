@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use tracing::debug;
 use wsproto::{CloseCode, Message, MessageRef, WsWriter};
 
+use crate::connection::Stream;
+
 use crate::session::{Control, Outgoing};
 
 /// Most queued messages written before one flush.
@@ -31,7 +33,7 @@ pub const CLOSE_REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 ///
 /// `socket` is a handle on the connection's socket for that shutdown.
 pub fn run(
-    mut writer: WsWriter,
+    mut writer: WsWriter<Stream>,
     socket: TcpStream,
     rx: Receiver<Outgoing>,
     control: Arc<Control>,
@@ -45,7 +47,7 @@ pub fn run(
 }
 
 fn write_loop(
-    writer: &mut WsWriter,
+    writer: &mut WsWriter<Stream>,
     rx: &Receiver<Outgoing>,
     control: &Control,
     ping_interval: Duration,
@@ -93,7 +95,7 @@ fn write_loop(
     }
 }
 
-fn write_item(writer: &mut WsWriter, item: Outgoing) -> wsproto::Result<()> {
+fn write_item(writer: &mut WsWriter<Stream>, item: Outgoing) -> wsproto::Result<()> {
     match item {
         // Framed straight from the shared line: no copy per recipient.
         Outgoing::Text(text) => writer.write_ref(MessageRef::Text(&text)),

@@ -7,9 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{code, read_text, read_until_close, Server};
-use std::net::TcpStream;
 
-use wsproto::{ClientRequest, Config, Message, Response, WebSocket};
+use wsproto::{ClientRequest, Config, MaybeTlsStream, Message, Response, WebSocket};
 
 #[test]
 fn login_is_logged_with_the_user_name() {
@@ -92,7 +91,7 @@ fn connect_offering_deflate(
     server: &Server,
     user: &str,
     offer: bool,
-) -> (WebSocket<TcpStream>, Response) {
+) -> (WebSocket<MaybeTlsStream>, Response) {
     let request = ClientRequest::new(&server.url(user)).unwrap();
     let mut config = Config::default();
     if !offer {

@@ -94,7 +94,7 @@ fn silent_client_is_dropped_after_the_idle_timeout() {
     let server = Server::start(&["--idle-timeout", "1s", "--ping-interval", "300ms"]);
     let start = Instant::now();
     let ann = server.connect("ann");
-    let mut raw = ann.get_ref().try_clone().unwrap();
+    let mut raw = ann.get_ref().get_ref().try_clone().unwrap();
     let (frame, pings) = {
         let mut pings = 0;
         loop {

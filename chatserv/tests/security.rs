@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -65,7 +64,9 @@ fn token_cmd(args: &[&str]) -> Result<String, (Option<i32>, String)> {
     }
 }
 
-fn connect_req(request: ClientRequest) -> Result<WebSocket<TcpStream>, (u16, String)> {
+fn connect_req(
+    request: ClientRequest,
+) -> Result<WebSocket<wsproto::MaybeTlsStream>, (u16, String)> {
     let config = Config {
         deflate: None,
         ..Config::default()
@@ -82,7 +83,7 @@ fn connect_req(request: ClientRequest) -> Result<WebSocket<TcpStream>, (u16, Str
     }
 }
 
-fn connect_url(url: &str) -> Result<WebSocket<TcpStream>, (u16, String)> {
+fn connect_url(url: &str) -> Result<WebSocket<wsproto::MaybeTlsStream>, (u16, String)> {
     connect_req(ClientRequest::new(url).unwrap())
 }
 

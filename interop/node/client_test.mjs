@@ -51,6 +51,8 @@
 
 import { randomBytes, createHash } from 'node:crypto';
 import net from 'node:net';
+import tls from 'node:tls';
+import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 
 const TIMEOUT_MS = 10_000;
@@ -64,6 +66,7 @@ class Conn {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url, {
         perMessageDeflate,
+        ca: CA,
         handshakeTimeout: TIMEOUT_MS,
         maxPayload: 64 * 1024 * 1024,
       });
@@ -236,11 +239,14 @@ async function expectClose(url, send, want, what) {
 /** Handshake by hand on a plain socket, send `frame`, return the close code
  * the server answers with, after checking it then closes TCP (§7.1.1). */
 function rawClose(url, frame) {
-  const { hostname, port, pathname } = new URL(url);
+  const { hostname, port, pathname, protocol } = new URL(url);
   const key = randomBytes(16).toString('base64');
   const accept = createHash('sha1').update(key + GUID).digest('base64');
   return new Promise((resolve, reject) => {
-    const sock = net.connect({ host: hostname, port: Number(port) });
+    const secure = protocol === 'wss:';
+    const sock = secure
+      ? tls.connect({ host: hostname, port: Number(port), servername: hostname, ca: CA })
+      : net.connect({ host: hostname, port: Number(port) });
     let buf = Buffer.alloc(0);
     let upgraded = false;
     let code = null;
@@ -250,7 +256,7 @@ function rawClose(url, frame) {
     };
     sock.setTimeout(TIMEOUT_MS, () => fail(code === null ? 'timed out' : `sent close ${code} but kept TCP open`));
     sock.on('error', (err) => fail(err.message));
-    sock.on('connect', () => {
+    sock.on(secure ? 'secureConnect' : 'connect', () => {
       sock.write(
         `GET ${pathname || '/'} HTTP/1.1\r\nHost: ${hostname}:${port}\r\n` +
           'Upgrade: websocket\r\nConnection: Upgrade\r\n' +
@@ -575,6 +581,7 @@ function parseArgs(args) {
       case '--client-max-window-bits': offer.clientMaxWindowBits = bits(args[++i], 9); break;
       case '--expect-params': opts.expect = args[++i]; break;
       case '--handshake-only': opts.handshakeOnly = true; break;
+      case '--ca-file': opts.caFile = args[++i]; break;
       default:
         if (arg.startsWith('--') || opts.url !== null) throw new Error(`unexpected argument ${arg}`);
         opts.url = arg;
@@ -594,6 +601,8 @@ try {
 }
 /** The perMessageDeflate option of every connection (false: not offered). */
 const DEFLATE = parsed.perMessageDeflate;
+/** With --ca-file: the CA trusted for wss:// URLs (undefined: Node's default roots). */
+const CA = parsed.opts.caFile ? readFileSync(parsed.opts.caFile) : undefined;
 // A last-resort bound on the whole run, so nothing can keep it alive.
 setTimeout(() => {
   console.log('FAIL client_test: whole run exceeded 120 s');

@@ -20,12 +20,16 @@
 // stops by itself after --lifetime seconds (default 300) so a forgotten server
 // cannot linger.
 
+import { readFileSync } from 'node:fs';
+import https from 'node:https';
 import { WebSocketServer } from 'ws';
 
 const args = process.argv.slice(2);
 let port = 0;
 let lifetime = 300;
 let compression = 'none';
+let tlsCert = null;
+let tlsKey = null;
 const deflate = { threshold: 0 };
 function bits(value, min) {
   const n = Number(value);
@@ -39,6 +43,8 @@ for (let i = 0; i < args.length; i++) {
   switch (args[i]) {
     case '--lifetime': lifetime = Number(args[++i]); break;
     case '--compression': compression = args[++i]; break;
+    case '--tls-cert': tlsCert = args[++i]; break;
+    case '--tls-key': tlsKey = args[++i]; break;
     case '--server-no-context-takeover': deflate.serverNoContextTakeover = true; break;
     case '--client-no-context-takeover': deflate.clientNoContextTakeover = true; break;
     case '--server-max-window-bits': deflate.serverMaxWindowBits = bits(args[++i], 9); break;
@@ -60,16 +66,25 @@ if (compression === 'none' && Object.keys(deflate).length > 1) {
   process.exit(2);
 }
 
+// With --tls-cert/--tls-key: wss:// through an https server.
+const https_server = tlsCert
+  ? https.createServer({ cert: readFileSync(tlsCert), key: readFileSync(tlsKey) })
+  : null;
 const server = new WebSocketServer({
-  host: '127.0.0.1',
-  port,
+  ...(https_server ? { server: https_server } : { host: '127.0.0.1', port }),
   perMessageDeflate: compression === 'deflate' ? deflate : false,
   maxPayload: 64 * 1024 * 1024,
 });
 
-server.on('listening', () => {
-  console.log(`listening on 127.0.0.1:${server.address().port} (compression: ${compression})`);
-});
+const listening = () => {
+  const address = (https_server ?? server).address();
+  console.log(`listening on 127.0.0.1:${address.port} (compression: ${compression}, tls: ${!!https_server})`);
+};
+if (https_server) {
+  https_server.listen(port, '127.0.0.1', listening);
+} else {
+  server.on('listening', listening);
+}
 
 server.on('connection', (ws) => {
   ws.on('message', (data, isBinary) => {

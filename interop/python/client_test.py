@@ -56,6 +56,7 @@ import hashlib
 import os
 import random
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -188,12 +189,24 @@ async def expect_close_code(url, send, want, what):
             return f"{what}: server closed with {want} ({exc.rcvd.reason!r})"
 
 
+# With --ca-file: the TLS context of every connection (wss:// URLs).
+SSL_CONTEXT = None
+
+
+def open_raw(parsed):
+    """A socket to the server, wrapped in TLS for a wss:// URL."""
+    sock = socket.create_connection((parsed.hostname, parsed.port), timeout=TIMEOUT)
+    if parsed.scheme == "wss":
+        return SSL_CONTEXT.wrap_socket(sock, server_hostname=parsed.hostname)
+    return sock
+
+
 def raw_unmasked_frame(url):
     """Handshake by hand on a plain socket, then send an unmasked text frame
     (RFC 6455 §5.1: the server must fail the connection, close 1002)."""
     parsed = urllib.parse.urlsplit(url)
     key = base64.b64encode(os.urandom(16)).decode()
-    with socket.create_connection((parsed.hostname, parsed.port), timeout=TIMEOUT) as sock:
+    with open_raw(parsed) as sock:
         sock.settimeout(TIMEOUT)
         request = (
             f"GET {parsed.path or '/'} HTTP/1.1\r\nHost: {parsed.netloc}\r\n"
@@ -544,7 +557,11 @@ if __name__ == "__main__":
     parser.add_argument("--client-max-window-bits", type=int, choices=range(9, 16))
     parser.add_argument("--expect-params")
     parser.add_argument("--handshake-only", action="store_true")
+    parser.add_argument("--ca-file", help="trust this PEM CA for wss:// URLs")
     cli = parser.parse_args()
+    if cli.ca_file:
+        SSL_CONTEXT = ssl.create_default_context(cafile=cli.ca_file)
+        CLIENT_OPTIONS["ssl"] = SSL_CONTEXT
     if cli.compression != "deflate" and client_options(cli).get("extensions"):
         parser.error("deflate parameters need --compression deflate")
     OPTIONS = client_options(cli)

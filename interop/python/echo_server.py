@@ -24,6 +24,7 @@ caller learns the port. Stops by itself after --lifetime seconds (default
 import argparse
 import asyncio
 import logging
+import ssl
 import sys
 
 from websockets.asyncio.server import serve
@@ -49,6 +50,8 @@ async def main():
     parser.add_argument("--client-no-context-takeover", action="store_true")
     parser.add_argument("--server-max-window-bits", type=int, choices=range(9, 16))
     parser.add_argument("--client-max-window-bits", type=int, choices=range(8, 16))
+    parser.add_argument("--tls-cert", help="serve wss:// with this PEM certificate chain")
+    parser.add_argument("--tls-key", help="the PEM private key of --tls-cert")
     args = parser.parse_args()
     variant = (
         args.server_no_context_takeover
@@ -70,11 +73,17 @@ async def main():
         compression = dict(compression=None, extensions=[factory])
     elif args.compression == "deflate":
         compression = dict(compression="deflate")
+    tls = {}
+    if args.tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        tls = dict(ssl=context)
     async with serve(
         echo,
         "127.0.0.1",
         args.port,
         **compression,
+        **tls,
         max_size=64 * 2**20,
         ping_interval=None,
         open_timeout=10,

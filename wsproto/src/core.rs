@@ -252,6 +252,7 @@ pub(crate) fn read_message<R: Read + ?Sized>(
                     match &e {
                         Error::UnexpectedEof => state.set_ended(),
                         Error::Io(io) if !crate::outbox::is_retryable(io) => state.set_broken(),
+                        Error::Tls(_) | Error::Certificate(_) => state.set_broken(),
                         _ => {}
                     }
                     None

@@ -18,7 +18,18 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// The underlying stream failed (includes read/write time-outs).
     #[error("I/O error: {0}")]
-    Io(#[from] io::Error),
+    Io(#[source] io::Error),
+
+    /// The peer's TLS certificate was refused (feature `tls`): what the
+    /// check found wrong.
+    #[error("TLS certificate refused: {0}")]
+    Certificate(CertificateProblem),
+
+    /// The TLS layer failed for another reason (feature `tls`): the peer
+    /// does not speak TLS, offered nothing in common, sent a bad record,
+    /// or sent an alert. The text is rustls' description.
+    #[error("TLS error: {0}")]
+    Tls(String),
 
     /// The close handshake has completed (or the connection failed earlier);
     /// there is nothing more to read or write. This is the normal end of a
@@ -173,9 +184,10 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// The URL scheme is not supported (only `ws://` is, for now).
+    /// The URL scheme is not supported: only `ws://`, and `wss://` with
+    /// the feature `tls`.
     #[error(
-        "unsupported URL scheme {0:?}: only ws:// is supported (wss:// needs TLS, not built in)"
+        "unsupported URL scheme {0:?}: only ws:// and wss:// are supported (wss:// needs wsproto's `tls` feature)"
     )]
     UnsupportedScheme(String),
 
@@ -221,7 +233,80 @@ pub enum Error {
     HandshakeTimedOut,
 }
 
+/// What was wrong with a TLS certificate ([`Error::Certificate`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CertificateProblem {
+    /// It was not issued by an authority this side trusts (a self-signed
+    /// or private-CA certificate: give the CA to the client).
+    UnknownIssuer,
+    /// It is not valid for the host name connected to.
+    NameMismatch {
+        /// The name expected and the names the certificate has, if known.
+        detail: String,
+    },
+    /// It has expired.
+    Expired,
+    /// It is not valid yet.
+    NotYetValid,
+    /// It has been revoked.
+    Revoked,
+    /// Its signature does not verify.
+    BadSignature,
+    /// Anything else (rustls' description).
+    Other(String),
+}
+
+impl std::fmt::Display for CertificateProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CertificateProblem::UnknownIssuer => {
+                f.write_str("issued by an unknown authority (not trusted here)")
+            }
+            CertificateProblem::NameMismatch { detail } if detail.is_empty() => {
+                f.write_str("not valid for this host name")
+            }
+            CertificateProblem::NameMismatch { detail } => {
+                write!(f, "not valid for this host name ({detail})")
+            }
+            CertificateProblem::Expired => f.write_str("expired"),
+            CertificateProblem::NotYetValid => f.write_str("not valid yet"),
+            CertificateProblem::Revoked => f.write_str("revoked"),
+            CertificateProblem::BadSignature => f.write_str("bad signature"),
+            CertificateProblem::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+/// An I/O error; with the feature `tls`, a TLS failure carried in one
+/// becomes [`Error::Certificate`] or [`Error::Tls`].
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Error {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return match crate::tls::certificate_problem(tls) {
+                Some(problem) => Error::Certificate(problem),
+                None => Error::Tls(tls.to_string()),
+            };
+        }
+        Error::Io(e)
+    }
+}
+
 impl Error {
+    /// Turn an [`Error::Io`] that carries a TLS failure into
+    /// [`Error::Certificate`] or [`Error::Tls`].
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) fn classify(self) -> Error {
+        match self {
+            Error::Io(e) => Error::from(e),
+            other => other,
+        }
+    }
+
     /// The close code this error calls for when it ends a connection
     /// (RFC 6455 §7.4.1), or `None` for errors that are not the peer's fault
     /// or that happen before or after the WebSocket conversation.

@@ -113,6 +113,13 @@
 //!
 //! # Feature flags
 //!
+//! - `tls` (off by default): `wss://` for both roles over rustls with its
+//!   `ring` crypto provider, passed explicitly (no process-level default
+//!   needed): [`connect`] takes `wss://` URLs and trusts the WebPKI roots;
+//!   `connect_tls_with` takes your `rustls::ClientConfig`; the `tls`
+//!   module has the server side (`tls::TlsStream::accept`, configs from PEM
+//!   files) and [`WebSocket::split`] over TLS. `tls-native-roots` trusts
+//!   the operating system's store instead of the WebPKI roots.
 //! - `deflate` (on by default): permessage-deflate (RFC 7692) through
 //!   `flate2`'s zlib-rs backend: `DeflateConfig`, `DeflateParams`, `Config::deflate`
 //!   (offered by a client and accepted by a server unless set to `None`)
@@ -169,6 +176,9 @@ mod read_buf;
 mod reader;
 mod role;
 mod split;
+mod stream;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod utf8;
 mod websocket;
 mod writer;
@@ -177,8 +187,10 @@ pub use close::{CloseCode, CloseFrame};
 pub use config::{Config, Role};
 #[cfg(feature = "deflate")]
 pub use deflate::{DeflateConfig, DeflateParams};
-pub use error::{Error, Result};
+pub use error::{CertificateProblem, Error, Result};
 pub use frame::{mask_frame_in_place, read_frame, write_frame, Frame};
+#[cfg(feature = "tls")]
+pub use handshake::client::connect_tls_with;
 pub use handshake::client::{
     client_handshake, connect, connect_with, ClientHandshake, ClientRequest, WsUrl,
 };
@@ -191,4 +203,5 @@ pub use header::{read_header, Header, OpCode, Parsed, MAX_HEADER_LEN};
 pub use mask::{apply_mask, apply_mask_naive, random_mask};
 pub use message::{Message, MessageRef};
 pub use split::{SplitStream, WsReader, WsWriter};
+pub use stream::{MaybeTlsReadHalf, MaybeTlsStream, MaybeTlsWriteHalf};
 pub use websocket::WebSocket;

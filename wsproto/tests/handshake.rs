@@ -724,12 +724,27 @@ fn a_truncated_101_head_is_an_error() {
     );
 }
 
+/// `wss://` needs the `tls` feature (tests/tls.rs covers it with the
+/// feature); other schemes are never supported.
 #[test]
-fn wss_and_other_schemes_are_unsupported() {
-    for (url, scheme) in [
-        ("wss://example.com/", "wss"),
-        ("http://example.com/", "http"),
-    ] {
+fn schemes_other_than_ws_and_wss_are_unsupported() {
+    #[cfg(feature = "tls")]
+    {
+        let url = wsproto::WsUrl::parse("wss://example.com/").unwrap();
+        assert!(url.tls && url.port == 443, "{url:?}");
+    }
+    let cases: &[(&str, &str)] = if cfg!(feature = "tls") {
+        &[
+            ("http://example.com/", "http"),
+            ("https://example.com/", "https"),
+        ]
+    } else {
+        &[
+            ("wss://example.com/", "wss"),
+            ("http://example.com/", "http"),
+        ]
+    };
+    for &(url, scheme) in cases {
         let result = wsproto::connect(url);
         assert!(
             matches!(&result, Err(Error::UnsupportedScheme(s)) if s == scheme),

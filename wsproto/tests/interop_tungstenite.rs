@@ -369,12 +369,12 @@ fn our_server_closes_with_code_and_reason_to_tungstenite() {
 
 // ---- our client, tungstenite's server ----
 
-type OurClient = wsproto::WebSocket<TcpStream>;
+type OurClient = wsproto::WebSocket<wsproto::MaybeTlsStream>;
 
 fn our_client(port: u16) -> OurClient {
-    let (mut ws, response) = wsproto::connect(&format!("ws://127.0.0.1:{port}/interop")).unwrap();
+    let (ws, response) = wsproto::connect(&format!("ws://127.0.0.1:{port}/interop")).unwrap();
     assert_eq!(response.status, 101);
-    set_timeouts(ws.get_mut());
+    set_timeouts(ws.get_ref().get_ref());
     ws
 }
 

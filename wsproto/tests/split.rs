@@ -23,7 +23,10 @@ fn pair() -> (WebSocket<TcpStream>, WebSocket<TcpStream>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let client = thread::spawn(move || {
-        let (mut ws, _) = wsproto::connect(&format!("ws://127.0.0.1:{port}/split")).unwrap();
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let request = wsproto::ClientRequest::new(&format!("ws://127.0.0.1:{port}/split")).unwrap();
+        let (mut ws, _) =
+            wsproto::client_handshake(stream, &request, &wsproto::Config::default()).unwrap();
         set_timeouts(ws.get_mut());
         ws
     });

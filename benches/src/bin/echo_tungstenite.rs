@@ -6,8 +6,10 @@
 //!
 //! Prints `listening ADDR` on stdout once bound.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
@@ -23,18 +25,38 @@ struct Args {
     /// Stack size of each connection thread, in bytes.
     #[arg(long, default_value_t = 32 * 1024)]
     stack: usize,
+    /// Serve wss:// with this PEM certificate chain (with --tls-key):
+    /// tungstenite over `rustls::StreamOwned`, with the same rustls config
+    /// (provider, cipher suites) as the wsproto server.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
-fn serve(stream: TcpStream) -> Result<(), Error> {
+type TlsServer = rustls::StreamOwned<rustls::ServerConnection, TcpStream>;
+
+fn serve(stream: TcpStream, tls: Option<Arc<rustls::ServerConfig>>) -> Result<(), Error> {
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    match tls {
+        None => serve_on(stream, |s| s),
+        Some(tls) => {
+            let conn = rustls::ServerConnection::new(tls).map_err(std::io::Error::other)?;
+            serve_on(TlsServer::new(conn, stream), |s| &s.sock)
+        }
+    }
+}
+
+fn serve_on<S: Read + Write>(stream: S, socket: impl Fn(&S) -> &TcpStream) -> Result<(), Error> {
     let mut ws = tungstenite::accept(stream).map_err(|e| match e {
         tungstenite::HandshakeError::Failure(e) => e,
         tungstenite::HandshakeError::Interrupted(_) => {
             Error::Io(std::io::ErrorKind::WouldBlock.into())
         }
     })?;
-    ws.get_mut().set_read_timeout(None)?;
+    socket(ws.get_ref()).set_read_timeout(None)?;
     loop {
         match ws.read() {
             Ok(msg @ (Message::Text(_) | Message::Binary(_))) => ws.send(msg)?,
@@ -54,6 +76,13 @@ fn main() -> std::io::Result<()> {
         )
         .init();
     let args = Args::parse();
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            wsproto::tls::server_config_from_pem_files(cert, key)
+                .map_err(|e| std::io::Error::other(e.to_string()))?,
+        ),
+        _ => None,
+    };
     let listener = TcpListener::bind(args.listen)?;
     println!("listening {}", listener.local_addr()?);
     std::io::stdout().flush()?;
@@ -66,10 +95,11 @@ fn main() -> std::io::Result<()> {
                 continue;
             }
         };
+        let tls = tls.clone();
         let spawned = std::thread::Builder::new()
             .stack_size(args.stack)
             .spawn(move || {
-                if let Err(e) = serve(stream) {
+                if let Err(e) = serve(stream, tls) {
                     tracing::debug!(error = %e, "connection ended");
                 }
             });

@@ -10,13 +10,16 @@
 //! Prints `listening ADDR` on stdout once bound (use `--listen 127.0.0.1:0`
 //! for a free port).
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use wsproto::tls::{rustls::ServerConfig, TlsStream};
 use wsproto::{accept_with, Accept};
-use wsproto::{Config, Error, Message, MessageRef, WebSocket};
+use wsproto::{Config, Error, Message, MessageRef, SetTimeouts, WebSocket};
 
 /// WebSocket echo server over wsproto, thread per connection.
 #[derive(Debug, Parser)]
@@ -44,6 +47,13 @@ struct Args {
     /// (`benches/scripts/deflate-echo.sh`); off by default.
     #[arg(long)]
     deflate: bool,
+    /// Serve wss:// with this PEM certificate chain (with --tls-key):
+    /// wsproto's TlsStream (rustls, ring provider).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -53,12 +63,28 @@ enum Mode {
     Owned,
 }
 
-fn serve(stream: TcpStream, config: &Config, mode: Mode) -> wsproto::Result<()> {
+fn serve(
+    stream: TcpStream,
+    config: &Config,
+    mode: Mode,
+    tls: Option<Arc<ServerConfig>>,
+) -> wsproto::Result<()> {
     stream.set_nodelay(true)?;
+    match tls {
+        Some(tls) => serve_on(TlsStream::accept(stream, tls)?, config, mode),
+        None => serve_on(stream, config, mode),
+    }
+}
+
+fn serve_on<S: Read + Write + SetTimeouts>(
+    stream: S,
+    config: &Config,
+    mode: Mode,
+) -> wsproto::Result<()> {
     // Bounded handshake: a client that never sends its request head.
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut ws = accept_with(stream, config, |_| Ok(Accept::default()))?;
-    ws.get_mut().set_read_timeout(None)?;
+    let ws = accept_with(stream, config, |_| Ok(Accept::default()))?;
+    ws.get_ref().set_read_timeout(None)?;
     match mode {
         Mode::Recycle => echo_loop(ws, echo_recycled),
         Mode::Ref => {
@@ -72,9 +98,9 @@ fn serve(stream: TcpStream, config: &Config, mode: Mode) -> wsproto::Result<()> 
 /// Echo messages with `echo_one` until the client closes, flushing only
 /// when no received bytes are waiting. Pings were answered and a Close
 /// echoed by `read`/`read_ref` themselves.
-fn echo_loop(
-    mut ws: WebSocket<TcpStream>,
-    mut echo_one: impl FnMut(&mut WebSocket<TcpStream>) -> wsproto::Result<()>,
+fn echo_loop<S: Read + Write>(
+    mut ws: WebSocket<S>,
+    mut echo_one: impl FnMut(&mut WebSocket<S>) -> wsproto::Result<()>,
 ) -> wsproto::Result<()> {
     loop {
         match echo_one(&mut ws) {
@@ -90,7 +116,7 @@ fn echo_loop(
 
 /// The message is moved out, echoed from its own buffer, and the buffer
 /// handed back for the next one.
-fn echo_recycled(ws: &mut WebSocket<TcpStream>) -> wsproto::Result<()> {
+fn echo_recycled<S: Read + Write>(ws: &mut WebSocket<S>) -> wsproto::Result<()> {
     match ws.read()? {
         Message::Binary(b) => {
             ws.write_ref(MessageRef::Binary(&b))?;
@@ -107,8 +133,8 @@ fn echo_recycled(ws: &mut WebSocket<TcpStream>) -> wsproto::Result<()> {
 
 /// The borrowed path: the borrow of `read_ref` ends before `write_ref`,
 /// so the payload is copied into a reused buffer.
-fn echo_copied(
-    ws: &mut WebSocket<TcpStream>,
+fn echo_copied<S: Read + Write>(
+    ws: &mut WebSocket<S>,
     binary: &mut Vec<u8>,
     text: &mut String,
 ) -> wsproto::Result<()> {
@@ -129,7 +155,7 @@ fn echo_copied(
 
 /// The owned path: the message is moved out and written from (a fresh
 /// buffer for every message).
-fn echo_owned(ws: &mut WebSocket<TcpStream>) -> wsproto::Result<()> {
+fn echo_owned<S: Read + Write>(ws: &mut WebSocket<S>) -> wsproto::Result<()> {
     match ws.read()? {
         m @ (Message::Binary(_) | Message::Text(_)) => ws.write(m),
         _ => Ok(()),
@@ -152,6 +178,13 @@ fn main() -> std::io::Result<()> {
         deflate: args.deflate.then(wsproto::DeflateConfig::default),
         ..Config::default()
     };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            wsproto::tls::server_config_from_pem_files(cert, key)
+                .map_err(|e| std::io::Error::other(e.to_string()))?,
+        ),
+        _ => None,
+    };
     let listener = TcpListener::bind(args.listen)?;
     println!("listening {}", listener.local_addr()?);
     std::io::stdout().flush()?;
@@ -167,10 +200,11 @@ fn main() -> std::io::Result<()> {
         };
         let config = config.clone();
         let mode = args.mode;
+        let tls = tls.clone();
         let spawned = std::thread::Builder::new()
             .stack_size(args.stack)
             .spawn(move || {
-                if let Err(e) = serve(stream, &config, mode) {
+                if let Err(e) = serve(stream, &config, mode, tls) {
                     tracing::debug!(error = %e, "connection ended");
                 }
             });

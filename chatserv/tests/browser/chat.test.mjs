@@ -32,6 +32,10 @@ const browser = await chromium.launch({
     "--disable-sync",
     "--disable-quic",
     "--no-first-run",
+    // https (BROWSER_TLS=1 in run.sh): trust exactly the test certificate's key.
+    ...(process.env.CHAT_SPKI
+      ? [`--ignore-certificate-errors-spki-list=${process.env.CHAT_SPKI}`]
+      : []),
   ],
 });
 
@@ -143,6 +147,13 @@ try {
     const status = await bob.textContent("#status");
     assert(status.includes("Connected as bob"), `status: ${status}`);
   });
+
+  if (url.startsWith("https:")) {
+    await check("over https the page's WebSocket is wss://", async () => {
+      const wsUrl = await bob.evaluate("ws && ws.url");
+      assert(String(wsUrl).startsWith("wss://"), `WebSocket URL: ${wsUrl}`);
+    });
+  }
 
   await check("the browser's permessage-deflate offer is accepted", async () => {
     const ext = await bob.$eval("#status", (el) => el.dataset.extensions);

@@ -5,6 +5,11 @@
 #
 # Without an argument the server is built with `cargo build --release`.
 # Extra server options can be given in $CHATSERV_ARGS (e.g. --no-deflate).
+# With BROWSER_TLS=1 the server runs with --tls-cert/--tls-key (a test
+# certificate made by the interop crate's gen_certs, found next to the
+# chatserv binary or built) and the page is loaded over https; Chromium
+# trusts exactly that certificate's key (--ignore-certificate-errors-spki-list
+# with its SHA-256 SPKI hash), not every certificate.
 # Needs node + npm and Debian's chromium (/usr/bin/chromium, or $CHROMIUM);
 # runs `npm ci` here if node_modules is missing. Starts the server on a free
 # 127.0.0.1 port (port 0; the bound address is read from its `started` log
@@ -34,9 +39,26 @@ if [ ! -d "$here/node_modules/playwright-core" ]; then
     (cd "$here" && npm ci --no-audit --no-fund >/dev/null 2>&1) || fail "npm ci failed"
 fi
 
+tls_args=()
+scheme=http
+spki=
+if [ "${BROWSER_TLS:-0}" = 1 ]; then
+    gen="$(dirname "$bin")/gen_certs"
+    if [ ! -x "$gen" ]; then
+        (cd "$root" && cargo build --release -q -p interop --bin gen_certs) || fail "cargo build gen_certs failed"
+        gen="${CARGO_TARGET_DIR:-$root/target}/release/gen_certs"
+    fi
+    certs="$out/certs"
+    "$gen" "$certs" || fail "gen_certs failed"
+    spki=$(python3 -c 'import base64, hashlib, sys; print(base64.b64encode(hashlib.sha256(open(sys.argv[1], "rb").read()).digest()).decode())' "$certs/spki.der") \
+        || fail "cannot hash the SPKI"
+    tls_args=(--tls-cert "$certs/chain.pem" --tls-key "$certs/key.pem")
+    scheme=https
+fi
+
 log="$out/server.log"
 # shellcheck disable=SC2086 # CHATSERV_ARGS is a list of options
-"$bin" --listen 127.0.0.1:0 --id browser-test ${CHATSERV_ARGS:-} 2>"$log" &
+"$bin" --listen 127.0.0.1:0 --id browser-test "${tls_args[@]}" ${CHATSERV_ARGS:-} 2>"$log" &
 server=$!
 cleanup() { kill -TERM "$server" 2>/dev/null; wait "$server" 2>/dev/null; }
 trap cleanup EXIT
@@ -50,7 +72,7 @@ for _ in $(seq 1 100); do
 done
 [ -n "$addr" ] || { cat "$log" >&2; fail "server did not start"; }
 
-(cd "$here" && CHAT_URL="http://$addr/" CHATSERV_BIN="$bin" timeout 180 node chat.test.mjs)
+(cd "$here" && CHAT_URL="$scheme://$addr/" CHAT_SPKI="$spki" CHATSERV_BIN="$bin" timeout 180 node chat.test.mjs)
 status=$?
 trap - EXIT
 cleanup

@@ -8,7 +8,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use wsproto::{CloseFrame, Error, Message, WebSocket};
+use wsproto::{CloseFrame, Error, MaybeTlsStream, Message, WebSocket};
 
 /// Read time-out on every test socket: nothing in these tests waits longer.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -71,7 +71,7 @@ impl Server {
 
     /// Connect as `user` without offering permessage-deflate (the tests of
     /// compression connect on their own); the socket gets a read time-out.
-    pub fn connect(&self, user: &str) -> WebSocket<TcpStream> {
+    pub fn connect(&self, user: &str) -> WebSocket<MaybeTlsStream> {
         let request = wsproto::ClientRequest::new(&self.url(user)).expect("url");
         let config = wsproto::Config {
             deflate: None,
@@ -144,7 +144,7 @@ fn started_addr(line: &str) -> Option<SocketAddr> {
 }
 
 /// Next text message, skipping pings and pongs.
-pub fn read_text(ws: &mut WebSocket<TcpStream>) -> String {
+pub fn read_text(ws: &mut WebSocket<MaybeTlsStream>) -> String {
     loop {
         match ws.read() {
             Ok(Message::Text(t)) => return t,
@@ -157,7 +157,7 @@ pub fn read_text(ws: &mut WebSocket<TcpStream>) -> String {
 /// Read until a Close arrives (skipping pings; text is collected), then
 /// until the server closes the TCP connection. Returns the texts seen and
 /// the Close frame.
-pub fn read_until_close(ws: &mut WebSocket<TcpStream>) -> (Vec<String>, Option<CloseFrame>) {
+pub fn read_until_close(ws: &mut WebSocket<MaybeTlsStream>) -> (Vec<String>, Option<CloseFrame>) {
     let mut texts = Vec::new();
     loop {
         match ws.read() {

@@ -17,17 +17,20 @@ use super::{
 };
 use crate::config::{Config, Role};
 use crate::error::{Error, Result};
+use crate::stream::MaybeTlsStream;
 use crate::websocket::WebSocket;
 
 /// Longest error body kept from a non-101 answer.
 const MAX_ERROR_BODY: usize = 4096;
 
-/// A parsed `ws://` URL (RFC 6455 §3).
+/// A parsed `ws://` or `wss://` URL (RFC 6455 §3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WsUrl {
+    /// `wss://`: the connection runs over TLS (feature `tls`).
+    pub tls: bool,
     /// Host name or address (IPv6 without brackets).
     pub host: String,
-    /// Port (80 when not given).
+    /// Port (80 when not given, 443 for `wss://`).
     pub port: u16,
     /// Path and query, at least `/`, ready to be sent as the request
     /// target (non-ASCII characters percent-encoded).
@@ -49,8 +52,9 @@ fn is_host_char(b: u8) -> bool {
 }
 
 impl WsUrl {
-    /// Parse `ws://host[:port][/path][?query]` strictly. `wss://` and other
-    /// schemes give [`Error::UnsupportedScheme`]; everything else wrong is
+    /// Parse `ws://host[:port][/path][?query]` (or `wss://...`) strictly.
+    /// Other schemes give [`Error::UnsupportedScheme`], and so does
+    /// `wss://` without the feature `tls`; everything else wrong is
     /// [`Error::InvalidUrl`] saying what:
     ///
     /// - control characters (CR, LF, TAB, NUL, DEL, ...) and spaces are
@@ -89,9 +93,13 @@ impl WsUrl {
             return Err(bad("contains a space; write it as %20"));
         }
         let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("missing scheme"))?;
-        if !scheme.eq_ignore_ascii_case("ws") {
+        let tls = if scheme.eq_ignore_ascii_case("ws") {
+            false
+        } else if cfg!(feature = "tls") && scheme.eq_ignore_ascii_case("wss") {
+            true
+        } else {
             return Err(Error::UnsupportedScheme(scheme.to_owned()));
-        }
+        };
         if rest.contains('#') {
             return Err(bad("fragments are not allowed in WebSocket URLs"));
         }
@@ -146,6 +154,7 @@ impl WsUrl {
                 Ok(n) if n != 0 && p.bytes().all(|b| b.is_ascii_digit()) => n,
                 _ => return Err(bad("invalid port: must be a number from 1 to 65535")),
             },
+            None if tls => 443,
             None => 80,
         };
         let resource = match resource {
@@ -154,6 +163,7 @@ impl WsUrl {
             r => r.to_owned(),
         };
         Ok(WsUrl {
+            tls,
             host: host.to_owned(),
             port,
             resource: encode_target(&resource).map_err(bad)?,
@@ -320,9 +330,12 @@ impl ClientRequest {
     }
 }
 
-/// Connect over TCP to a `ws://` URL and do the handshake with default limits.
-/// Returns the connection and the server's `101` response.
-pub fn connect(url: &str) -> Result<(WebSocket<TcpStream>, Response)> {
+/// Connect over TCP to a `ws://` URL, or over TLS to a `wss://` URL
+/// (feature `tls`: the server's certificate is checked against the WebPKI
+/// roots, see `tls::default_client_config`), and do the handshake
+/// with default limits. Returns the connection and the server's `101`
+/// response.
+pub fn connect(url: &str) -> Result<(WebSocket<MaybeTlsStream>, Response)> {
     connect_with(&ClientRequest::new(url)?, &Config::default())
 }
 
@@ -347,10 +360,61 @@ pub fn connect(url: &str) -> Result<(WebSocket<TcpStream>, Response)> {
 pub fn connect_with(
     request: &ClientRequest,
     config: &Config,
-) -> Result<(WebSocket<TcpStream>, Response)> {
+) -> Result<(WebSocket<MaybeTlsStream>, Response)> {
+    #[cfg(feature = "tls")]
+    if request.url.tls {
+        return connect_tls_with(request, config, crate::tls::default_client_config());
+    }
+    connect_stream(request, config, MaybeTlsStream::Plain)
+}
+
+/// Like [`connect_with`], with your own TLS client config for a `wss://`
+/// URL (your own CA, client certificates, ALPN, ...; see
+/// [`crate::tls::client_config_with_ca_file`]). A `ws://` URL connects
+/// without TLS. A certificate the config does not accept is
+/// [`Error::Certificate`], saying what was wrong with it; any other TLS
+/// failure is [`Error::Tls`]. The handshake time-out covers the TLS
+/// handshake.
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let tls = wsproto::tls::client_config_with_ca_file("ca.pem".as_ref())?;
+/// let request = wsproto::ClientRequest::new("wss://localhost:8443/?user=ann")?;
+/// let (ws, _response) = wsproto::connect_tls_with(&request, &wsproto::Config::default(), tls)?;
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "tls")]
+pub fn connect_tls_with(
+    request: &ClientRequest,
+    config: &Config,
+    tls: std::sync::Arc<rustls::ClientConfig>,
+) -> Result<(WebSocket<MaybeTlsStream>, Response)> {
+    if !request.url.tls {
+        return connect_stream(request, config, MaybeTlsStream::Plain);
+    }
+    let host = request.url.host.clone();
+    connect_stream(request, config, move |tcp| -> io::Result<MaybeTlsStream> {
+        Ok(MaybeTlsStream::Tls(Box::new(
+            crate::tls::TlsStream::connect(tcp, &host, tls)?,
+        )))
+    })
+    .map_err(Error::classify)
+}
+
+/// Connect, wrap the socket, do the handshake.
+fn connect_stream<S, R>(
+    request: &ClientRequest,
+    config: &Config,
+    wrap: impl FnOnce(TcpStream) -> R,
+) -> Result<(WebSocket<S>, Response)>
+where
+    S: Read + Write + SetTimeouts,
+    R: IntoStream<S>,
+{
     request.validate()?;
     let stream = tcp_connect(request)?;
     stream.set_nodelay(true)?;
+    let stream = wrap(stream).into_stream()?;
     let handshake = ClientHandshake::new(stream, request, config)?;
     let (mut ws, response) = match request.handshake_timeout {
         Some(timeout) => handshake.handshake_with_deadline(Instant::now() + timeout)?,
@@ -358,6 +422,23 @@ pub fn connect_with(
     };
     ws.set_close_timeout(Some(CLOSE_TIMEOUT));
     Ok((ws, response))
+}
+
+/// A stream or the error making it.
+trait IntoStream<S> {
+    fn into_stream(self) -> io::Result<S>;
+}
+
+impl IntoStream<MaybeTlsStream> for MaybeTlsStream {
+    fn into_stream(self) -> io::Result<MaybeTlsStream> {
+        Ok(self)
+    }
+}
+
+impl<S> IntoStream<S> for io::Result<S> {
+    fn into_stream(self) -> io::Result<S> {
+        self
+    }
 }
 
 /// How long a client from [`connect_with`] waits for the server's TCP
@@ -753,7 +834,14 @@ mod tests {
             (u.host.as_str(), u.port, u.resource.as_str()),
             ("::1", 9001, "/?x")
         );
+        #[cfg(not(feature = "tls"))]
         assert!(matches!(WsUrl::parse("wss://a/"), Err(Error::UnsupportedScheme(s)) if s == "wss"));
+        #[cfg(feature = "tls")]
+        {
+            let u = WsUrl::parse("wss://a/").unwrap();
+            assert!(u.tls);
+            assert_eq!(u.port, 443);
+        }
         assert!(matches!(
             WsUrl::parse("http://a/"),
             Err(Error::UnsupportedScheme(_))

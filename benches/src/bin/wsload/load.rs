@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use wsproto::{CloseCode, Error, MessageRef, WebSocket};
 
-use crate::duplex::Duplex;
+use crate::duplex::Wire;
 use crate::hist::Histogram;
 use crate::payload::Payload;
 
@@ -101,7 +101,7 @@ fn is_timeout(e: &Error) -> bool {
 }
 
 /// Run the load on `ws` until the phase is STOP, then close it.
-pub fn run(mut ws: WebSocket<Duplex>, shared: Arc<Shared>) -> ConnStats {
+pub fn run(mut ws: WebSocket<Wire>, shared: Arc<Shared>) -> ConnStats {
     let mut stats = ConnStats::default();
     // Socket byte counts when this thread first saw the MEASURE phase.
     let mut wire_start = None;
@@ -121,7 +121,7 @@ pub fn run(mut ws: WebSocket<Duplex>, shared: Arc<Shared>) -> ConnStats {
 /// The load loop: `true` when it ended because the phase became STOP,
 /// `false` after an error (recorded in `stats`).
 fn pump(
-    ws: &mut WebSocket<Duplex>,
+    ws: &mut WebSocket<Wire>,
     shared: &Shared,
     stats: &mut ConnStats,
     wire_start: &mut Option<(u64, u64)>,
@@ -213,7 +213,7 @@ fn pump(
 
 /// Close handshake (RFC 6455 §7.1.2), reading (and discarding) the echoes
 /// still on their way until the server closes the connection.
-fn close(mut ws: WebSocket<Duplex>, stats: &mut ConnStats) {
+fn close(mut ws: WebSocket<Wire>, stats: &mut ConnStats) {
     if let Err(e) = ws.close(CloseCode::Normal, "") {
         stats.error(format!("close: {e}"));
         return;

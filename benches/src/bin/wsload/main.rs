@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use wsproto::{client_handshake, ClientRequest, Config, WebSocket};
 
-use duplex::Duplex;
+use duplex::{Duplex, Wire};
 use load::{ConnStats, Shared, MEASURE, STOP};
 use payload::{Kind, Payload};
 
@@ -69,6 +69,10 @@ struct Args {
     /// fails if the server does not accept it.
     #[arg(long)]
     deflate: bool,
+    /// For wss:// URLs: trust the CA certificate(s) in this PEM file (the
+    /// client side is rustls' StreamOwned, the same for every server).
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<std::path::PathBuf>,
     /// How long to measure (e.g. 5s, 500ms).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     duration: Duration,
@@ -127,10 +131,27 @@ fn url_for(args: &Args, i: usize) -> String {
     }
 }
 
-fn connect(url: &str, config: &Config) -> wsproto::Result<WebSocket<Duplex>> {
+fn connect(
+    url: &str,
+    config: &Config,
+    tls: Option<&Arc<wsproto::tls::rustls::ClientConfig>>,
+) -> wsproto::Result<WebSocket<Wire>> {
     let request = ClientRequest::new(url)?;
     let stream = std::net::TcpStream::connect((request.url.host.as_str(), request.url.port))?;
     let stream = Duplex::new(stream, Duration::from_secs(1))?;
+    let stream = match (request.url.tls, tls) {
+        (false, _) => Wire::Plain(stream),
+        (true, Some(tls)) => {
+            let name = rustls::pki_types::ServerName::try_from(request.url.host.clone())
+                .map_err(std::io::Error::other)?;
+            let conn = rustls::ClientConnection::new(Arc::clone(tls), name)
+                .map_err(std::io::Error::other)?;
+            Wire::Tls(Box::new(rustls::StreamOwned::new(conn, stream)))
+        }
+        (true, None) => {
+            return Err(std::io::Error::other("wss:// needs --ca-file").into());
+        }
+    };
     let (ws, _response) = client_handshake(stream, &request, config)?;
     Ok(ws)
 }
@@ -173,10 +194,20 @@ fn run_load(args: &Args) -> ExitCode {
         max_frame_size: args.size.max(1 << 20),
         ..Config::default()
     };
+    let tls = match &args.ca_file {
+        Some(path) => match wsproto::tls::client_config_with_ca_file(path) {
+            Ok(tls) => Some(tls),
+            Err(e) => {
+                tracing::error!(error = %e, "--ca-file");
+                return ExitCode::from(CANNOT_RUN);
+            }
+        },
+        None => None,
+    };
     let mut total = ConnStats::default();
     let mut conns = Vec::with_capacity(args.connections);
     for i in 0..args.connections {
-        match connect(&url_for(args, i), &config) {
+        match connect(&url_for(args, i), &config, tls.as_ref()) {
             // Measuring compression without it would be a silent lie.
             Ok(ws) if args.deflate && ws.deflate_params().is_none() => {
                 tracing::error!(
