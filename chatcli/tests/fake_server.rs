@@ -569,7 +569,8 @@ fn a_close_during_the_handshake_is_not_a_missing_close_handshake() {
 fn usage_errors_exit_2() {
     for args in [
         &["--user", "aaa", "--addr", "http://127.0.0.1:8000"][..],
-        &["--user", "aaa", "--addr", "wss://127.0.0.1:8000"],
+        // wss:// is accepted since TLS; another scheme is a usage error.
+        &["--user", "aaa", "--addr", "ftp://127.0.0.1:8000"],
         &["--user", " aaa"],
         &["--user", "x -- FROM admin"],
         &["--user", &"é".repeat(65)],

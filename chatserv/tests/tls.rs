@@ -210,7 +210,10 @@ fn page_over_https_and_chat_over_wss() {
     let _ = https.read_to_end(&mut page);
     let page = String::from_utf8_lossy(&page);
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
-    assert!(page.contains("location.protocol === 'https:'"), "{page}");
+    assert!(
+        page.contains(r#"location.protocol === "https:" ? "wss" : "ws""#),
+        "{page}"
+    );
     // Two users chat over wss.
     let mut ann = server.connect(&certs, "ann");
     let mut bob = server.connect(&certs, "bob");
