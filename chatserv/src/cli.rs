@@ -123,6 +123,13 @@ pub struct Args {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections_per_ip: Option<u32>,
 
+    // Cluster mode and the admin port: options defined in their modules.
+    #[command(flatten)]
+    pub cluster: crate::cluster::ClusterArgs,
+
+    #[command(flatten)]
+    pub admin: crate::admin::AdminArgs,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }

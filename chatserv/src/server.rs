@@ -204,6 +204,9 @@ pub fn run(args: &Args, signals: Shutdown) -> Result<()> {
     signals.watch(local)?;
     let signed = auth.is_some();
     let shared = Arc::new(Shared::new(Settings::from_args(args, auth)));
+    // Cluster mode and the admin port (both off by default).
+    crate::cluster::start(&args.cluster, &args.id, &shared)?;
+    crate::admin::start(&args.admin, &shared)?;
     info!(id = %args.id, listen = ?local.to_string(), signed_logins = signed, "started");
     if !signed {
         warn!(
