@@ -319,7 +319,7 @@ impl Cluster {
         }
         st.online = up;
         if up {
-            info!(node = %self.node_id, "redis reachable: delivering through the stream again");
+            info!(node = %self.node_id, "redis reachable: delivering through the stream");
             return;
         }
         let pending = st.outbox.take_local();
