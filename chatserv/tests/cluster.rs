@@ -511,3 +511,18 @@ fn a_stalled_reader_on_one_node_is_dropped_with_1008_and_nobody_waits() {
     }
     assert!(!b.log().iter().any(|l| l.contains("too slowly")));
 }
+
+#[test]
+fn redis_connections_killed_lose_and_duplicate_nothing() {
+    if !redis::available() {
+        return;
+    }
+    let mut redis = Redis::start(false);
+    steady_flow(&mut redis, 5, |r| {
+        for _ in 0..3 {
+            // Every client connection of every node, again and again.
+            assert!(r.command(&["CLIENT", "KILL", "TYPE", "normal"]).is_some());
+            std::thread::sleep(Duration::from_millis(700));
+        }
+    });
+}
