@@ -134,6 +134,13 @@ pub struct Args {
     #[arg(long, value_name = "KEY.pem", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
+    // Cluster mode and the admin port: options defined in their modules.
+    #[command(flatten)]
+    pub cluster: crate::cluster::ClusterArgs,
+
+    #[command(flatten)]
+    pub admin: crate::admin::AdminArgs,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }

@@ -28,6 +28,10 @@ use crate::session::{Control, Outgoing, Session};
 /// `Retry-After` (seconds) of a 429 for too many connections from one IP.
 const RETRY_AFTER: &str = "10";
 
+/// Close reason (with 1013) for a sender whose message cannot be queued
+/// for the cluster (the outbox is full while Redis is unreachable).
+pub const TRY_AGAIN_LATER: &str = "try again later";
+
 /// Close reason for a client over `--rate-limit`.
 pub const RATE_LIMITED: &str = "rate limit exceeded";
 
@@ -90,7 +94,8 @@ fn serve(mut stream: Stream, peer: SocketAddr, shared: &Arc<Shared>) -> Result<(
     };
 
     if !request.is_upgrade() {
-        let response = plain_response(&request, &settings.page_config);
+        let response = crate::admin::users_response(&request, shared)
+            .unwrap_or_else(|| plain_response(&request, &settings.page_config));
         debug!(%peer, method = request.method(), path = request.path(), status = response.status, "http");
         response.write_to(&mut stream)?;
         return Ok(());
@@ -98,6 +103,7 @@ fn serve(mut stream: Stream, peer: SocketAddr, shared: &Arc<Shared>) -> Result<(
     let refuse = |stream: &mut Stream, response: Response, why: &str| -> Result<()> {
         // `why` never holds a token: refusals name the reason only.
         info!(%peer, status = response.status, "upgrade refused: {why}");
+        crate::metrics::get().rejected(response.status);
         response.write_to(stream)?;
         Ok(())
     };
@@ -182,7 +188,7 @@ fn serve(mut stream: Stream, peer: SocketAddr, shared: &Arc<Shared>) -> Result<(
         });
     match started {
         Ok((reader, writer_thread)) => {
-            info!(%peer, conn = conn.id, online = shared.hub.len(), "user {} in", conn.user);
+            info!(%peer, conn = conn.id, online = shared.hub.online(), "user {} in", conn.user);
             run_session(reader, writer_thread, conn, shared);
             drop(slot);
             Ok(())
@@ -306,7 +312,13 @@ fn read_loop(reader: &mut WsReader<Stream>, conn: &Conn, shared: &Shared) -> End
                           "dropping {}: send queue full (client reads too slowly), close 1008",
                           slow.user);
                 }
-                if result.sender_replaced {
+                if result.outbox_full {
+                    warn!(%peer, conn = id,
+                          "outbox full (redis unreachable): closing {user} with 1013");
+                    crate::metrics::get().close(1013);
+                    limited = true;
+                    close(CloseCode::Other(1013), TRY_AGAIN_LATER, true);
+                } else if result.sender_replaced {
                     debug!(%peer, conn = id, "message from a replaced session of {user} ignored");
                 } else {
                     debug!(
@@ -340,7 +352,12 @@ fn read_loop(reader: &mut WsReader<Stream>, conn: &Conn, shared: &Shared) -> End
                 return End::Idle;
             }
             // wsproto has sent the Close with the error's code itself.
-            Err(e) if e.close_code().is_some() => return End::Failed(e),
+            Err(e) if e.close_code().is_some() => {
+                if let Some(code) = e.close_code() {
+                    crate::metrics::get().close(code.into());
+                }
+                return End::Failed(e);
+            }
             Err(e) => return End::Gone(e.to_string()),
         }
     }

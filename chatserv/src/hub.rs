@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use wsproto::CloseCode;
 
@@ -22,6 +22,8 @@ pub struct Hub {
     sessions: RwLock<HashMap<Arc<str>, Session>>,
     next_id: AtomicU64,
     shutting_down: AtomicBool,
+    /// Cluster mode: broadcasts go through Redis (see [`crate::cluster`]).
+    cluster: OnceLock<Arc<crate::cluster::Cluster>>,
 }
 
 /// Why a login was refused.
@@ -55,10 +57,47 @@ impl Hub {
         self.read().len()
     }
 
+    /// Users online: on this node, plus the other nodes in cluster mode.
+    pub fn online(&self) -> usize {
+        self.len() + self.cluster.get().map_or(0, |c| c.remote_online())
+    }
+
+    /// Turn on cluster mode (once, before serving).
+    pub fn set_cluster(&self, cluster: Arc<crate::cluster::Cluster>) {
+        let _ = self.cluster.set(cluster);
+    }
+
+    /// The cluster, in cluster mode.
+    pub fn cluster(&self) -> Option<&Arc<crate::cluster::Cluster>> {
+        self.cluster.get()
+    }
+
+    /// Whether [`Hub::shutdown`] was called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// The current session of `user`.
+    pub fn session(&self, user: &str) -> Option<Session> {
+        self.read().get(user).cloned()
+    }
+
+    /// Every logged-in user with its connection id, sorted by name.
+    pub fn snapshot(&self) -> Vec<(Arc<str>, u64)> {
+        let mut v: Vec<(Arc<str>, u64)> = self
+            .read()
+            .values()
+            .map(|s| (Arc::clone(&s.user), s.id))
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Register `session` under its user name. An older connection with the
     /// same name is replaced and told to close with 4001 "logged in
     /// elsewhere"; it is returned for logging.
     pub fn login(&self, session: Session) -> Result<Option<Session>, LoginError> {
+        let (session_name, session_id) = (Arc::clone(&session.user), session.id);
         let old = {
             let mut sessions = self.write();
             // Checked under the lock so that `shutdown` sees every session
@@ -68,7 +107,12 @@ impl Hub {
             }
             sessions.insert(Arc::clone(&session.user), session)
         };
+        crate::metrics::get().logins.inc();
+        if let Some(cluster) = self.cluster.get() {
+            cluster.login(&session_name, session_id);
+        }
         if let Some(old) = &old {
+            crate::metrics::get().kick("local");
             old.close(
                 CloseCode::Other(LOGGED_IN_ELSEWHERE),
                 "logged in elsewhere",
@@ -101,7 +145,24 @@ impl Hub {
     /// Per-sender order holds because one reader thread calls this for all
     /// messages of its connection, one after the other, and every queue is
     /// FIFO.
+    ///
+    /// In cluster mode the line goes into the cluster's outbox instead
+    /// (`outbox_full` if it does not fit) and reaches the users of every
+    /// node, this one included, from the Redis stream.
     pub fn broadcast(&self, from: &str, from_id: u64, text: &Arc<str>) -> Broadcast {
+        crate::metrics::get().messages_in.inc();
+        if let Some(cluster) = self.cluster.get() {
+            let sender = match self.read().get(from) {
+                Some(s) if s.id == from_id => Arc::clone(&s.user),
+                _ => {
+                    return Broadcast {
+                        sender_replaced: true,
+                        ..Broadcast::default()
+                    }
+                }
+            };
+            return cluster.submit(&sender, from_id, text);
+        }
         let mut result = Broadcast::default();
         {
             let sessions = self.read();
@@ -117,11 +178,36 @@ impl Hub {
                 }
             }
         }
+        self.drop_slow(&result);
+        result
+    }
+
+    /// Queue `text` for every logged-in user except `skip` (the sender's
+    /// name): the cluster's delivery of a line read from the stream.
+    pub fn deliver(&self, text: &Arc<str>, skip: &str) -> Broadcast {
+        let mut result = Broadcast::default();
+        {
+            let sessions = self.read();
+            for session in sessions.values().filter(|s| *s.user != *skip) {
+                match session.try_send(text) {
+                    Ok(()) => result.delivered += 1,
+                    Err(QueueError::Full) => result.too_slow.push(session.clone()),
+                    Err(QueueError::Gone) => {}
+                }
+            }
+        }
+        self.drop_slow(&result);
+        result
+    }
+
+    fn drop_slow(&self, result: &Broadcast) {
+        let metrics = crate::metrics::get();
+        metrics.deliveries.inc_by(result.delivered as u64);
         for slow in &result.too_slow {
+            metrics.close(1008);
             self.logout(&slow.user, slow.id);
             slow.drop_stalled(CloseCode::Policy, TOO_SLOW);
         }
-        result
     }
 
     /// Refuse further logins and ask every client to close with 1001
@@ -148,6 +234,9 @@ pub struct Broadcast {
     pub too_slow: Vec<Session>,
     /// The sender is not the current session of its name; nothing was sent.
     pub sender_replaced: bool,
+    /// Cluster mode: the outbox is full (Redis has been unreachable for a
+    /// while); nothing was sent and the sender should try again later.
+    pub outbox_full: bool,
 }
 
 #[cfg(test)]

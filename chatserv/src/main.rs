@@ -15,16 +15,21 @@
 //! - [`gate`]: who may open a WebSocket (Origin, login), [`auth`]: signed
 //!   logins (HS256 JWT), [`flood`]: rate and per-IP limits;
 //! - [`http`]: the web page and plain HTTP answers;
-//! - [`shutdown`]: Ctrl-C / SIGTERM.
+//! - [`shutdown`]: Ctrl-C / SIGTERM;
+//! - [`cluster`]: many nodes, one chat, through Redis (`--redis`);
+//! - [`admin`]: `/livez`, `/readyz`, `/metrics`, `/users`; [`metrics`].
 
+mod admin;
 mod auth;
 mod cli;
+mod cluster;
 mod connection;
 mod error;
 mod flood;
 mod gate;
 mod http;
 mod hub;
+mod metrics;
 mod server;
 mod session;
 mod shutdown;

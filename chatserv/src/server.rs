@@ -217,6 +217,9 @@ pub fn run(args: &Args, signals: Shutdown) -> Result<()> {
     let signed = settings.auth.is_some();
     let tls = settings.tls.is_some();
     let shared = Arc::new(Shared::new(settings));
+    // Cluster mode and the admin port (both off by default).
+    crate::cluster::start(&args.cluster, &args.id, &shared)?;
+    crate::admin::start(&args.admin, &shared)?;
     info!(id = %args.id, listen = ?local.to_string(), signed_logins = signed, tls, "started");
     if !signed {
         warn!(

@@ -70,11 +70,13 @@ impl Hash for CloseCode {
 impl CloseCode {
     /// Whether this code may appear in a Close frame on the wire.
     ///
-    /// Accepted: 1000–1003, 1007–1011 (RFC 6455 §7.4.1) and 3000–4999
-    /// (registered and private use, §7.4.2). Everything else, including the
-    /// reserved 1004–1006, 1015 and codes below 1000, is a protocol error.
+    /// Accepted: 1000–1003, 1007–1011 (RFC 6455 §7.4.1), 1012–1014 (Service
+    /// Restart, Try Again Later, Bad Gateway: registered with IANA under
+    /// §11.7, accepted by browsers) and 3000–4999 (registered and private
+    /// use, §7.4.2). Everything else, including the reserved 1004–1006,
+    /// 1015 and codes below 1000, is a protocol error.
     pub fn is_sendable(self) -> bool {
-        matches!(u16::from(self), 1000..=1003 | 1007..=1011 | 3000..=4999)
+        matches!(u16::from(self), 1000..=1003 | 1007..=1014 | 3000..=4999)
     }
 }
 
@@ -219,13 +221,14 @@ mod tests {
     #[test]
     fn sendable_codes_follow_rfc_6455_section_7_4() {
         let ok = [
-            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999,
+            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999,
+            4000, 4999,
         ];
         for c in ok {
             assert!(CloseCode::from(c).is_sendable(), "{c} should be sendable");
         }
         let bad = [
-            0, 999, 1004, 1005, 1006, 1012, 1013, 1014, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
+            0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
         ];
         for c in bad {
             assert!(!CloseCode::from(c).is_sendable(), "{c} should be refused");

@@ -2,6 +2,8 @@
 //! talks to it with wsproto's client.
 #![allow(dead_code)]
 
+pub mod redis;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -103,6 +105,29 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL, and reap it.
+    pub fn sigkill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The admin port's address, from its log line (`--admin-listen`).
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.wait_log("admin port", 1);
+        self.log()
+            .iter()
+            .find_map(|l| {
+                let rest = l.split("admin=\"").nth(1)?;
+                rest.split('"').next()?.parse().ok()
+            })
+            .expect("admin address in the log")
     }
 
     /// Send SIGTERM.
