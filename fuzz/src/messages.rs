@@ -343,14 +343,15 @@ pub fn model(input: &[u8], role: Role, cfg: &Config) -> (Vec<Message>, Error) {
     }
 }
 
-/// A Close frame body (RFC 6455 §5.5.1, §7.4.1, §7.4.2).
+/// A Close frame body (RFC 6455 §5.5.1, §7.4.1, §7.4.2; 1012-1014 are the
+/// IANA-registered Service Restart, Try Again Later and Bad Gateway).
 fn close_body(payload: &[u8]) -> Result<Option<CloseFrame>, Error> {
     match payload {
         [] => Ok(None),
         [_] => Err(Error::CloseFrameTooShort),
         [hi, lo, reason @ ..] => {
             let raw = u16::from(*hi) << 8 | u16::from(*lo);
-            if !matches!(raw, 1000..=1003 | 1007..=1011 | 3000..=4999) {
+            if !matches!(raw, 1000..=1003 | 1007..=1014 | 3000..=4999) {
                 return Err(Error::InvalidCloseCode(raw));
             }
             let reason = std::str::from_utf8(reason).map_err(|_| Error::InvalidUtf8)?;
