@@ -168,9 +168,12 @@ impl SplitStream for MaybeTlsStream {
     }
 }
 
+/// `SetTimeouts` for stream types with `get_ref() -> &TcpStream`: the
+/// socket's time-outs, shared by both halves of a split stream. Also used
+/// by the TLS stream types.
 macro_rules! socket_timeouts {
     ($($t:ty),*) => {$(
-        /// The socket's time-outs.
+        /// The socket's time-outs (shared by both halves of a split stream).
         impl SetTimeouts for $t {
             fn read_timeout(&self) -> io::Result<Option<Duration>> {
                 self.get_ref().read_timeout()
@@ -187,5 +190,8 @@ macro_rules! socket_timeouts {
         }
     )*};
 }
+
+#[cfg_attr(not(feature = "tls"), allow(unused_imports))]
+pub(crate) use socket_timeouts;
 
 socket_timeouts!(MaybeTlsStream, MaybeTlsReadHalf, MaybeTlsWriteHalf);

@@ -743,27 +743,7 @@ impl SplitStream for TlsStream {
     }
 }
 
-macro_rules! socket_timeouts {
-    ($($t:ty),*) => {$(
-        /// The socket's time-outs (shared by both halves of a split stream).
-        impl SetTimeouts for $t {
-            fn read_timeout(&self) -> io::Result<Option<Duration>> {
-                self.get_ref().read_timeout()
-            }
-            fn write_timeout(&self) -> io::Result<Option<Duration>> {
-                self.get_ref().write_timeout()
-            }
-            fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-                self.get_ref().set_read_timeout(timeout)
-            }
-            fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-                self.get_ref().set_write_timeout(timeout)
-            }
-        }
-    )*};
-}
-
-socket_timeouts!(TlsStream, TlsReadHalf, TlsWriteHalf);
+crate::stream::socket_timeouts!(TlsStream, TlsReadHalf, TlsWriteHalf);
 
 /// What a certificate check found wrong (see
 /// [`Error::Certificate`](crate::Error::Certificate)).
