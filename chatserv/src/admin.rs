@@ -8,7 +8,7 @@ use std::time::Duration;
 use tracing::{info, warn};
 use wsproto::{read_request, Request, Response};
 
-use crate::server::Shared;
+use crate::state::Shared;
 
 /// Options of the admin port (flattened into [`crate::cli::Args`]).
 #[derive(Debug, Clone, clap::Args)]

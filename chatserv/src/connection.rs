@@ -22,8 +22,8 @@ use crate::flood::Bucket;
 use crate::gate;
 use crate::http::{is_timeout, plain_response, DeadlineReader};
 use crate::hub::LoginError;
-use crate::server::Shared;
 use crate::session::{Control, Outgoing, Session};
+use crate::state::Shared;
 
 /// `Retry-After` (seconds) of a 429 for too many connections from one IP.
 const RETRY_AFTER: &str = "10";

@@ -7,7 +7,8 @@
 //!
 //! Layout:
 //! - [`cli`]: command-line options;
-//! - [`server`]: accept loop, shared state, orderly shutdown;
+//! - [`server`]: accept loop, orderly shutdown; [`state`]: settings and
+//!   the state all connections share;
 //! - [`connection`]: request, upgrade, reader loop;
 //! - [`writer`]: the per-connection writer thread;
 //! - [`hub`]: the user registry and the broadcast;
@@ -33,6 +34,7 @@ mod metrics;
 mod server;
 mod session;
 mod shutdown;
+mod state;
 mod writer;
 
 use std::io::IsTerminal;

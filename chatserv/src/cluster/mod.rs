@@ -48,7 +48,7 @@ use tracing::{info, warn};
 
 use crate::error::{Error, Result};
 use crate::hub::Broadcast;
-use crate::server::Shared;
+use crate::state::Shared;
 use outbox::{Entry, Kind, Outbox};
 
 /// Time-out of a TCP connection to Redis.
