@@ -15,7 +15,9 @@
 //!   arrives, answers pings, runs the close handshake and fails the
 //!   connection with the right close code on any protocol violation.
 //!   [`WebSocket::split`] gives a reader and a writer for two threads with
-//!   no lock.
+//!   no lock (over TCP, both halves share the one socket descriptor).
+//!   [`PreparedMessage`] frames a broadcast once; [`WebSocket::send_prepared`]
+//!   writes the shared bytes to each server connection without a copy.
 //!
 //! The opening handshake: [`accept`] /
 //! [`accept_with`] on the server, [`connect`] / [`client_handshake`] on the
@@ -172,6 +174,7 @@ mod mask;
 mod message;
 mod outbox;
 mod payload;
+mod prepared;
 mod read_buf;
 mod reader;
 mod role;
@@ -202,6 +205,7 @@ pub use handshake::{accept_key, generate_key, HandshakeError, Response, SetTimeo
 pub use header::{read_header, Header, OpCode, Parsed, MAX_HEADER_LEN};
 pub use mask::{apply_mask, apply_mask_naive, random_mask};
 pub use message::{Message, MessageRef};
-pub use split::{SplitStream, WsReader, WsWriter};
+pub use prepared::PreparedMessage;
+pub use split::{SplitStream, TcpHalf, WsReader, WsWriter};
 pub use stream::{MaybeTlsReadHalf, MaybeTlsStream, MaybeTlsWriteHalf};
 pub use websocket::WebSocket;

@@ -11,6 +11,7 @@ use crate::core::{self, ControlPayload, Reply, SharedState};
 use crate::error::{Error, Result};
 use crate::message::{Message, MessageRef};
 use crate::outbox::is_retryable;
+use crate::prepared::PreparedMessage;
 use crate::reader::{Incoming, Reader};
 use crate::websocket::WebSocket;
 use crate::writer::Writer;
@@ -26,14 +27,56 @@ pub trait SplitStream: Read + Write + Sized {
     fn split_stream(self) -> io::Result<(Self::ReadHalf, Self::WriteHalf)>;
 }
 
+/// Both halves share the one socket: no second file descriptor (a
+/// `try_clone` would double the descriptors a server holds per client, and
+/// the process's descriptor limit is often what bounds how many clients it
+/// can hold). The socket closes when both halves are gone.
 impl SplitStream for TcpStream {
-    type ReadHalf = TcpStream;
-    type WriteHalf = TcpStream;
-    fn split_stream(self) -> io::Result<(TcpStream, TcpStream)> {
-        let write = self.try_clone()?;
-        Ok((self, write))
+    type ReadHalf = TcpHalf;
+    type WriteHalf = TcpHalf;
+    fn split_stream(self) -> io::Result<(TcpHalf, TcpHalf)> {
+        let socket = Arc::new(self);
+        Ok((TcpHalf(Arc::clone(&socket)), TcpHalf(socket)))
     }
 }
+
+/// One half of a split [`TcpStream`]: reads or writes the socket the
+/// other half shares (system calls on a socket need no lock: a read and a
+/// write may run at the same time from two threads).
+#[derive(Debug, Clone)]
+pub struct TcpHalf(Arc<TcpStream>);
+
+impl TcpHalf {
+    /// The socket both halves share (for its addresses, time-outs,
+    /// `shutdown`, `set_nonblocking`; reading or writing it directly
+    /// bypasses the WebSocket layer).
+    pub fn get_ref(&self) -> &TcpStream {
+        &self.0
+    }
+}
+
+impl Read for TcpHalf {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self.0).read(buf)
+    }
+    fn read_vectored(&mut self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+        (&*self.0).read_vectored(bufs)
+    }
+}
+
+impl Write for TcpHalf {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self.0).write(buf)
+    }
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        (&*self.0).write_vectored(bufs)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        (&*self.0).flush()
+    }
+}
+
+crate::stream::socket_timeouts!(TcpHalf);
 
 /// Replies the reader owes, waiting for the writing side.
 #[derive(Debug, Default)]
@@ -315,6 +358,26 @@ impl<S: SplitStream> WsWriter<S> {
     pub fn send_ref(&mut self, message: MessageRef<'_>) -> Result<()> {
         self.write_ref(message)?;
         self.flush()
+    }
+
+    /// Queue a [`PreparedMessage`] without flushing (see
+    /// [`WebSocket::write_prepared`]).
+    pub fn write_prepared(&mut self, message: &PreparedMessage) -> Result<()> {
+        self.prepared(message, false)
+    }
+
+    /// Send a [`PreparedMessage`] and flush, straight from its shared
+    /// bytes when nothing else is queued (see [`WebSocket::send_prepared`]).
+    pub fn send_prepared(&mut self, message: &PreparedMessage) -> Result<()> {
+        self.prepared(message, true)
+    }
+
+    fn prepared(&mut self, message: &PreparedMessage, send: bool) -> Result<()> {
+        self.with_side(|side, state| {
+            state.get().check_write()?;
+            let WriteSide { stream, writer } = side;
+            writer.write_prepared(stream, message, send)
+        })
     }
 
     /// Send a Close frame with `code` and `reason`, unless one was sent.

@@ -5,15 +5,14 @@ use std::io::{self, IoSlice, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::handshake::SetTimeouts;
-use crate::split::SplitStream;
+use crate::split::{SplitStream, TcpHalf};
 #[cfg(feature = "tls")]
 use crate::tls::{TlsReadHalf, TlsStream, TlsWriteHalf};
 
 /// A client connection's stream: [`connect`](crate::connect) and
 /// [`connect_with`](crate::connect_with) give `Plain` for `ws://` and
 /// (feature `tls`) `Tls` for `wss://`. It reads, writes, splits
-/// ([`SplitStream`]) and sets time-outs ([`SetTimeouts`]) like either.
+/// ([`SplitStream`]) and sets time-outs ([`SetTimeouts`](crate::SetTimeouts)) like either.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum MaybeTlsStream {
@@ -29,7 +28,7 @@ pub enum MaybeTlsStream {
 #[non_exhaustive]
 pub enum MaybeTlsReadHalf {
     /// `ws://`: plain TCP.
-    Plain(TcpStream),
+    Plain(TcpHalf),
     /// `wss://`: TLS over TCP.
     #[cfg(feature = "tls")]
     Tls(TlsReadHalf),
@@ -40,7 +39,7 @@ pub enum MaybeTlsReadHalf {
 #[non_exhaustive]
 pub enum MaybeTlsWriteHalf {
     /// `ws://`: plain TCP.
-    Plain(TcpStream),
+    Plain(TcpHalf),
     /// `wss://`: TLS over TCP.
     #[cfg(feature = "tls")]
     Tls(TlsWriteHalf),
@@ -114,6 +113,12 @@ impl GetRef for TcpStream {
     }
 }
 
+impl GetRef for TcpHalf {
+    fn get_ref(&self) -> &TcpStream {
+        TcpHalf::get_ref(self)
+    }
+}
+
 impl Read for MaybeTlsStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         each!(self, s => s.read(buf))
@@ -174,24 +179,23 @@ impl SplitStream for MaybeTlsStream {
 macro_rules! socket_timeouts {
     ($($t:ty),*) => {$(
         /// The socket's time-outs (shared by both halves of a split stream).
-        impl SetTimeouts for $t {
-            fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        impl $crate::handshake::SetTimeouts for $t {
+            fn read_timeout(&self) -> ::std::io::Result<Option<::std::time::Duration>> {
                 self.get_ref().read_timeout()
             }
-            fn write_timeout(&self) -> io::Result<Option<Duration>> {
+            fn write_timeout(&self) -> ::std::io::Result<Option<::std::time::Duration>> {
                 self.get_ref().write_timeout()
             }
-            fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+            fn set_read_timeout(&self, timeout: Option<::std::time::Duration>) -> ::std::io::Result<()> {
                 self.get_ref().set_read_timeout(timeout)
             }
-            fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+            fn set_write_timeout(&self, timeout: Option<::std::time::Duration>) -> ::std::io::Result<()> {
                 self.get_ref().set_write_timeout(timeout)
             }
         }
     )*};
 }
 
-#[cfg_attr(not(feature = "tls"), allow(unused_imports))]
 pub(crate) use socket_timeouts;
 
 socket_timeouts!(MaybeTlsStream, MaybeTlsReadHalf, MaybeTlsWriteHalf);

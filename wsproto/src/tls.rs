@@ -78,7 +78,6 @@ use std::io::{self, IoSlice, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError};
-use std::time::Duration;
 
 pub use rustls;
 use rustls::crypto::CryptoProvider;
@@ -86,7 +85,6 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, Connection, RootCertStore, ServerConfig};
 
-use crate::handshake::SetTimeouts;
 use crate::split::SplitStream;
 
 /// Bytes read from the socket at a time: one full TLS record and its
@@ -572,7 +570,7 @@ impl ReadSide {
 ///
 /// The TLS handshake runs inside the first reads and writes (so the time
 /// limits of the WebSocket handshake cover it); [`TlsStream::complete_handshake`]
-/// runs it on its own. Its [`SetTimeouts`] set the socket's time-outs.
+/// runs it on its own. Its [`SetTimeouts`](crate::SetTimeouts) set the socket's time-outs.
 #[derive(Debug)]
 pub struct TlsStream {
     shared: Arc<Shared>,

@@ -12,6 +12,7 @@ use crate::core::{self, CloseState, SharedState};
 use crate::error::{Error, Result};
 use crate::message::{Message, MessageRef};
 use crate::outbox::is_retryable;
+use crate::prepared::PreparedMessage;
 use crate::reader::{Incoming, Reader};
 use crate::writer::Writer;
 
@@ -260,6 +261,28 @@ impl<S: Read + Write> WebSocket<S> {
     pub fn send_ref(&mut self, message: MessageRef<'_>) -> Result<()> {
         self.write_ref(message)?;
         self.flush()
+    }
+
+    /// Queue a [`PreparedMessage`] without flushing, like
+    /// [`write`](WebSocket::write). A server connection that does not
+    /// compress it uses the shared frame's bytes as they are.
+    pub fn write_prepared(&mut self, message: &PreparedMessage) -> Result<()> {
+        self.state.get().check_write()?;
+        let result = self.writer.write_prepared(&mut self.stream, message, false);
+        self.note_broken();
+        result
+    }
+
+    /// Send a [`PreparedMessage`] and flush: the broadcast path. When
+    /// nothing else is queued, a server connection that does not compress
+    /// it writes the shared frame straight to the stream, with no copy;
+    /// only what the stream does not take is queued (errors as for
+    /// [`send`](WebSocket::send)).
+    pub fn send_prepared(&mut self, message: &PreparedMessage) -> Result<()> {
+        self.state.get().check_write()?;
+        let result = self.writer.write_prepared(&mut self.stream, message, true);
+        self.note_broken();
+        result
     }
 
     /// Start the close handshake with `code` and `reason` (RFC 6455 §7.1.2).

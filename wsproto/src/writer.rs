@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::header::{Header, OpCode, MAX_HEADER_LEN};
 use crate::mask::{apply_mask, random_mask};
 use crate::outbox::{is_retryable, Outbox};
+use crate::prepared::PreparedMessage;
 
 /// Frames at most this large are copied into the queue; larger unmasked
 /// payloads are written straight from the caller's memory.
@@ -88,6 +89,24 @@ impl Writer {
         opcode: OpCode,
         payload: &[u8],
     ) -> Result<()> {
+        self.make_room(w)?;
+        if let Some((deflater, min_size)) = &mut self.deflate {
+            if !opcode.is_control() && payload.len() >= *min_size {
+                let mut compressed = std::mem::take(&mut self.compressed);
+                let result = match deflater.compress(payload, &mut compressed) {
+                    Ok(()) => self.write_frame(w, opcode, true, &compressed),
+                    Err(e) => Err(e.into()),
+                };
+                self.compressed = compressed;
+                return result;
+            }
+        }
+        self.write_frame(w, opcode, false, payload)
+    }
+
+    /// Refuse to queue more while over the limit and the stream takes
+    /// nothing; then queue the owed pong if there is room.
+    fn make_room<W: Write + ?Sized>(&mut self, w: &mut W) -> Result<()> {
         if self.outbox.is_broken() {
             return Err(Error::StreamFailed);
         }
@@ -102,18 +121,58 @@ impl Writer {
             }
         }
         self.queue_pong(false);
-        if let Some((deflater, min_size)) = &mut self.deflate {
-            if !opcode.is_control() && payload.len() >= *min_size {
-                let mut compressed = std::mem::take(&mut self.compressed);
-                let result = match deflater.compress(payload, &mut compressed) {
-                    Ok(()) => self.write_frame(w, opcode, true, &compressed),
-                    Err(e) => Err(e.into()),
-                };
-                self.compressed = compressed;
-                return result;
+        Ok(())
+    }
+
+    /// Whether `message`'s shared frame is what this connection would
+    /// send: a server's (unmasked) frame, not compressed (RFC 7692 §6:
+    /// messages under the deflate threshold go out as they are).
+    fn can_share(&self, message: &PreparedMessage) -> bool {
+        self.role == Role::Server
+            && self
+                .deflate
+                .as_ref()
+                .is_none_or(|(_, min_size)| message.payload().len() < *min_size)
+    }
+
+    /// Queue a prepared message like [`Writer::write`]; the shared frame's
+    /// bytes are used as they are when this connection can (see
+    /// [`PreparedMessage`]). With `send`, it is then written out and the
+    /// stream flushed, straight from the shared bytes when nothing else is
+    /// queued (only what the stream does not take is copied).
+    pub(crate) fn write_prepared<W: Write + ?Sized>(
+        &mut self,
+        w: &mut W,
+        message: &PreparedMessage,
+        send: bool,
+    ) -> Result<()> {
+        if !self.can_share(message) {
+            self.write(w, message.opcode(), message.payload())?;
+            return if send { self.flush(w) } else { Ok(()) };
+        }
+        self.make_room(w)?;
+        let frame = message.frame();
+        if self.outbox.pending() == 0 && (send || frame.len() > COPY_LIMIT) {
+            if let Err(e) = self.outbox.write_direct(w, &[], frame) {
+                if !is_retryable(&e) {
+                    return Err(e.into());
+                }
+            }
+        } else {
+            self.outbox.tail().extend_from_slice(frame);
+            if !send && self.outbox.pending() >= FLUSH_AT {
+                if let Err(e) = self.outbox.drain(w) {
+                    if !is_retryable(&e) {
+                        return Err(e.into());
+                    }
+                }
             }
         }
-        self.write_frame(w, opcode, false, payload)
+        if send {
+            self.flush(w)
+        } else {
+            Ok(())
+        }
     }
 
     /// Queue a reply the reading side owes.

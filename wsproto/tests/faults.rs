@@ -24,7 +24,9 @@ use std::io::{ErrorKind, Read};
 use common::{client_frame, close_payload, server_frame};
 use faulty::*;
 use proptest::prelude::*;
-use wsproto::{CloseCode, CloseFrame, Config, Error, Message, MessageRef, Role, WebSocket};
+use wsproto::{
+    CloseCode, CloseFrame, Config, Error, Message, MessageRef, PreparedMessage, Role, WebSocket,
+};
 
 // ------------------------------------------------------------- fixtures
 
@@ -134,6 +136,20 @@ enum Api {
     /// done only at the next message (that `send` resumes first) and at
     /// the end.
     Send,
+    /// Like `Send`, data messages through `send_prepared` (the broadcast
+    /// path: a server writes the shared frame straight to the stream).
+    SendPrepared,
+    /// Like `WriteFlush`, data messages through `write_prepared`.
+    WritePrepared,
+}
+
+/// The prepared form of a data message.
+fn prepared(m: &Message) -> Option<PreparedMessage> {
+    match m {
+        Message::Text(t) => Some(PreparedMessage::text(t)),
+        Message::Binary(b) => Some(PreparedMessage::binary(b)),
+        _ => None,
+    }
 }
 
 /// Send `messages` over a stream with `plan`, then check the wire.
@@ -152,8 +168,19 @@ fn write_through(
     for (i, m) in messages.iter().enumerate() {
         let label = format!("{label} message {i}");
         match api {
-            Api::WriteFlush => {
-                write_queued(&mut ws, m.as_ref(), MAX_CALLS, &label);
+            Api::WriteFlush | Api::WritePrepared => {
+                match prepared(m).filter(|_| matches!(api, Api::WritePrepared)) {
+                    Some(p) => loop {
+                        match ws.write_prepared(&p) {
+                            Ok(()) => break,
+                            Err(e) if is_buffer_full(&e) => {
+                                flush_until_ok(&mut ws, MAX_CALLS, &label);
+                            }
+                            Err(e) => panic!("{label}: write_prepared: {e:?}"),
+                        }
+                    },
+                    None => write_queued(&mut ws, m.as_ref(), MAX_CALLS, &label),
+                }
                 if i % 5 == 4 {
                     match ws.flush() {
                         Ok(()) => assert!(
@@ -165,11 +192,16 @@ fn write_through(
                     }
                 }
             }
-            Api::Send => {
+            Api::Send | Api::SendPrepared => {
+                let p = prepared(m).filter(|_| matches!(api, Api::SendPrepared));
                 let mut tries = 0;
                 loop {
                     tries += 1;
-                    match ws.send_ref(m.as_ref()) {
+                    let sent = match &p {
+                        Some(p) => ws.send_prepared(p),
+                        None => ws.send_ref(m.as_ref()),
+                    };
+                    match sent {
                         Ok(()) => {
                             assert!(
                                 !ws.has_pending_output(),
@@ -205,7 +237,12 @@ fn write_through(
 fn write_through_all(plan: Plan, fault_flush: bool, messages: &[Message]) {
     for role in roles() {
         for deflate in [false, true] {
-            for api in [Api::Send, Api::WriteFlush] {
+            for api in [
+                Api::Send,
+                Api::WriteFlush,
+                Api::SendPrepared,
+                Api::WritePrepared,
+            ] {
                 write_through(plan.clone(), fault_flush, role, deflate, api, messages);
             }
         }

@@ -276,3 +276,67 @@ fn the_reader_fails_the_connection_itself_on_a_protocol_error() {
     // Then the server's TCP close, with no second Close frame before it.
     assert!(matches!(client.read(), Err(Error::ConnectionClosed)));
 }
+
+#[cfg(unix)]
+#[test]
+fn a_split_tcp_stream_keeps_one_descriptor_and_closes_when_both_halves_go() {
+    use std::os::fd::AsRawFd;
+    let (server, mut client) = pair();
+    let fd = server.get_ref().as_raw_fd();
+    let (reader, writer) = server.split().unwrap();
+    // Both halves use the socket's own descriptor: no duplicate.
+    assert_eq!(reader.get_ref().get_ref().as_raw_fd(), fd);
+    assert_eq!(writer.with_stream(|s| s.get_ref().as_raw_fd()), fd);
+    drop(reader);
+    // The writer still holds the socket: the client sees no end yet.
+    client
+        .get_mut()
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    match client.read() {
+        Err(Error::Io(e))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) => {}
+        other => panic!("expected a time-out while the writer lives, got {other:?}"),
+    }
+    drop(writer);
+    client.get_mut().set_read_timeout(Some(TIMEOUT)).unwrap();
+    assert!(matches!(client.read(), Err(Error::UnexpectedEof)));
+}
+
+#[test]
+fn a_prepared_message_reaches_every_split_writer_in_order() {
+    let pairs: Vec<_> = (0..4).map(|_| pair()).collect();
+    let mut writers = Vec::new();
+    let mut clients = Vec::new();
+    for (server, client) in pairs {
+        let (_reader, writer) = server.split().unwrap();
+        writers.push((writer, _reader));
+        clients.push(client);
+    }
+    let lines: Vec<_> = (0..200)
+        .map(|i| wsproto::PreparedMessage::text(&format!("line {i} -- FROM ann")))
+        .collect();
+    for line in &lines {
+        for (writer, _) in &mut writers {
+            writer.send_prepared(line).unwrap();
+        }
+    }
+    writers[0]
+        .0
+        .write_prepared(&wsproto::PreparedMessage::binary(&[1, 2, 3]))
+        .unwrap();
+    writers[0].0.flush().unwrap();
+    for (c, client) in clients.iter_mut().enumerate() {
+        for i in 0..200 {
+            assert_eq!(
+                client.read().unwrap(),
+                Message::text(format!("line {i} -- FROM ann")),
+                "client {c}"
+            );
+        }
+    }
+    assert_eq!(clients[0].read().unwrap(), Message::binary(vec![1, 2, 3]));
+}
