@@ -37,6 +37,10 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// The writer pool (its epoll instance or thread) could not start.
+    #[error("cannot start the writer pool: {0}")]
+    Pool(io::Error),
+
     /// A socket operation on one connection failed.
     #[error("socket error: {0}")]
     Io(#[from] io::Error),

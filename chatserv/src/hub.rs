@@ -1,17 +1,19 @@
 //! The registry of logged-in users and the broadcast.
 //!
-//! The map is behind an `RwLock` that is held only to look sessions up and
-//! to `try_send` into their queues, which never blocks and never touches a
-//! socket. Socket writes happen on each connection's own writer thread, so
-//! a slow or dead client can never hold up the lock or the other clients.
+//! The map is behind an `RwLock` that is held to look sessions up and to
+//! hand each recipient the broadcast: one frame, encoded once
+//! ([`PreparedMessage`]), written to each non-blocking socket or queued
+//! for it ([`crate::outlet`]). Nothing under the lock ever waits, so a
+//! slow or dead client can never hold up the lock or the other clients.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use wsproto::CloseCode;
+use wsproto::{CloseCode, PreparedMessage};
 
-use crate::session::{QueueError, Session, LOGGED_IN_ELSEWHERE};
+use crate::outlet::QueueError;
+use crate::session::{Session, LOGGED_IN_ELSEWHERE};
 
 /// Reason sent with close code 1008 to a client whose queue is full.
 pub const TOO_SLOW: &str = "too slow: send queue full";
@@ -164,6 +166,7 @@ impl Hub {
             return cluster.submit(&sender, from_id, text);
         }
         let mut result = Broadcast::default();
+        let line = PreparedMessage::text(text);
         {
             let sessions = self.read();
             if sessions.get(from).is_none_or(|s| s.id != from_id) {
@@ -171,7 +174,7 @@ impl Hub {
                 return result;
             }
             for session in sessions.values().filter(|s| s.id != from_id) {
-                match session.try_send(text) {
+                match session.try_send(&line) {
                     Ok(()) => result.delivered += 1,
                     Err(QueueError::Full) => result.too_slow.push(session.clone()),
                     Err(QueueError::Gone) => {}
@@ -186,10 +189,11 @@ impl Hub {
     /// name): the cluster's delivery of a line read from the stream.
     pub fn deliver(&self, text: &Arc<str>, skip: &str) -> Broadcast {
         let mut result = Broadcast::default();
+        let line = PreparedMessage::text(text);
         {
             let sessions = self.read();
             for session in sessions.values().filter(|s| *s.user != *skip) {
-                match session.try_send(text) {
+                match session.try_send(&line) {
                     Ok(()) => result.delivered += 1,
                     Err(QueueError::Full) => result.too_slow.push(session.clone()),
                     Err(QueueError::Gone) => {}
@@ -228,7 +232,7 @@ impl Hub {
 /// What a broadcast did.
 #[derive(Debug, Default)]
 pub struct Broadcast {
-    /// Recipients whose queue took the message.
+    /// Recipients whose socket or queue took the message.
     pub delivered: usize,
     /// Recipients disconnected because their queue was full.
     pub too_slow: Vec<Session>,
@@ -242,55 +246,86 @@ pub struct Broadcast {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::{Control, Outgoing};
-    use std::sync::mpsc::{sync_channel, Receiver};
+    use crate::connection::Stream;
+    use crate::outlet::{Limits, Outlet};
+    use crate::pool::Pool;
+    use std::net::{TcpListener, TcpStream};
+    use std::time::Duration;
+    use wsproto::{Config, Message, Role, WebSocket};
 
-    fn session(hub: &Hub, user: &str, queue: usize) -> (Session, Receiver<Outgoing>) {
-        let (tx, rx) = sync_channel(queue);
-        let peer = "127.0.0.1:9".parse().unwrap();
-        let s = Session::new(
-            hub.next_id(),
-            user.into(),
-            peer,
-            tx,
-            Arc::new(Control::default()),
-        );
-        (s, rx)
+    /// A logged-out session over a real loopback socket, and the client's
+    /// end of it.
+    fn session(
+        hub: &Hub,
+        pool: &Arc<Pool>,
+        user: &str,
+        queue: usize,
+    ) -> (Session, WebSocket<TcpStream>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, peer) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        let ws =
+            WebSocket::from_raw_socket(Stream::Plain(server), Role::Server, &Config::default());
+        let (_reader, writer) = ws.split().unwrap();
+        let limits = Limits {
+            queue,
+            write_timeout: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(1),
+        };
+        let outlet = Outlet::new(hub.next_id(), limits, Arc::clone(pool));
+        outlet.attach(writer);
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let client = WebSocket::from_raw_socket(client, Role::Client, &Config::default());
+        (Session::new(user.into(), peer, outlet), client)
     }
 
-    fn texts(rx: &Receiver<Outgoing>) -> Vec<String> {
-        rx.try_iter()
-            .filter_map(|o| match o {
-                Outgoing::Text(t) => Some(t.to_string()),
-                _ => None,
-            })
-            .collect()
+    fn text(ws: &mut WebSocket<TcpStream>) -> String {
+        match ws.read().unwrap() {
+            Message::Text(t) => t,
+            other => panic!("expected text, got {other:?}"),
+        }
     }
 
     #[test]
     fn broadcast_skips_sender_and_keeps_order() {
         let hub = Hub::new();
-        let (a, a_rx) = session(&hub, "a", 8);
-        let (b, b_rx) = session(&hub, "b", 8);
+        let pool = Pool::start().unwrap();
+        let (a, mut a_ws) = session(&hub, &pool, "a", 8);
+        let (b, mut b_ws) = session(&hub, &pool, "b", 8);
         hub.login(a.clone()).unwrap();
         hub.login(b).unwrap();
         for i in 0..3 {
             let r = hub.broadcast("a", a.id, &Arc::from(format!("m{i}")));
             assert_eq!(r.delivered, 1);
         }
-        assert_eq!(texts(&b_rx), ["m0", "m1", "m2"]);
-        assert!(texts(&a_rx).is_empty());
+        for i in 0..3 {
+            assert_eq!(text(&mut b_ws), format!("m{i}"));
+        }
+        a_ws.get_mut()
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        assert!(
+            matches!(a_ws.read(), Err(wsproto::Error::Io(_))),
+            "the sender got its own line"
+        );
     }
 
     #[test]
     fn old_connection_cannot_remove_new_session() {
         let hub = Hub::new();
-        let (old, old_rx) = session(&hub, "u", 8);
-        let (new, _new_rx) = session(&hub, "u", 8);
+        let pool = Pool::start().unwrap();
+        let (old, mut old_ws) = session(&hub, &pool, "u", 8);
+        let (new, _new_ws) = session(&hub, &pool, "u", 8);
         hub.login(old.clone()).unwrap();
         let replaced = hub.login(new.clone()).unwrap();
         assert_eq!(replaced.map(|s| s.id), Some(old.id));
-        assert!(matches!(old_rx.try_recv(), Ok(Outgoing::Wake)));
+        match old_ws.read().unwrap() {
+            Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), LOGGED_IN_ELSEWHERE),
+            other => panic!("expected the 4001 Close, got {other:?}"),
+        }
         // The old read loop ends and logs out: the new session must stay.
         assert!(!hub.logout("u", old.id));
         assert_eq!(hub.len(), 1);
@@ -303,27 +338,48 @@ mod tests {
     #[test]
     fn full_queue_disconnects_only_that_recipient() {
         let hub = Hub::new();
-        let (a, _a_rx) = session(&hub, "a", 8);
-        let (slow, _slow_rx) = session(&hub, "slow", 1);
-        let (fast, fast_rx) = session(&hub, "fast", 8);
+        let pool = Pool::start().unwrap();
+        let (a, _a_ws) = session(&hub, &pool, "a", 8);
+        let (slow, _slow_ws) = session(&hub, &pool, "slow", 4);
+        let (fast, mut fast_ws) = session(&hub, &pool, "fast", 100_000);
         hub.login(a.clone()).unwrap();
         hub.login(slow).unwrap();
         hub.login(fast).unwrap();
-        assert!(hub
-            .broadcast("a", a.id, &Arc::from("1"))
-            .too_slow
-            .is_empty());
-        let r = hub.broadcast("a", a.id, &Arc::from("2"));
-        assert_eq!(r.too_slow.len(), 1);
-        assert_eq!(&*r.too_slow[0].user, "slow");
+        // The fast client reads everything; the slow one reads nothing, so
+        // its socket fills up, then its queue of 4.
+        let reader = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            loop {
+                match fast_ws.read() {
+                    Ok(Message::Text(t)) if t == "end" => return seen,
+                    Ok(Message::Text(t)) => seen.push(t.len()),
+                    Ok(_) => {}
+                    Err(e) => panic!("fast client: {e}"),
+                }
+            }
+        });
+        let big = "x".repeat(64 * 1024);
+        let mut sent = 0;
+        let slow_user = loop {
+            let r = hub.broadcast("a", a.id, &Arc::from(big.as_str()));
+            sent += 1;
+            if let Some(s) = r.too_slow.first() {
+                break Arc::clone(&s.user);
+            }
+            assert!(sent < 10_000, "the slow client was never dropped");
+        };
+        assert_eq!(&*slow_user, "slow");
         assert_eq!(hub.len(), 2);
-        assert_eq!(texts(&fast_rx), ["1", "2"]);
+        hub.broadcast("a", a.id, &Arc::from("end"));
+        let seen = reader.join().unwrap();
+        assert_eq!(seen.len(), sent, "the fast client lost messages");
     }
 
     #[test]
     fn no_login_after_shutdown() {
         let hub = Hub::new();
-        let (a, _rx) = session(&hub, "a", 8);
+        let pool = Pool::start().unwrap();
+        let (a, _ws) = session(&hub, &pool, "a", 8);
         hub.shutdown();
         assert!(matches!(hub.login(a), Err(LoginError::ShuttingDown)));
     }

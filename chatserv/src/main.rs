@@ -9,10 +9,12 @@
 //! - [`cli`]: command-line options;
 //! - [`server`]: accept loop, orderly shutdown; [`state`]: settings and
 //!   the state all connections share;
-//! - [`connection`]: request, upgrade, reader loop;
-//! - [`writer`]: the per-connection writer thread;
+//! - [`connection`]: request head, plain HTTP, admission, upgrade;
+//! - [`live`]: a live connection's reader loop (its only thread);
+//! - [`outlet`]: a connection's sending side, [`pool`]: the writer pool
+//!   that finishes writes a full socket could not take;
 //! - [`hub`]: the user registry and the broadcast;
-//! - [`session`]: the handle other threads hold on a connection;
+//! - [`session`]: the handle the hub holds on a connection;
 //! - [`gate`]: who may open a WebSocket (Origin, login), [`auth`]: signed
 //!   logins (HS256 JWT), [`flood`]: rate and per-IP limits;
 //! - [`http`]: the web page and plain HTTP answers;
@@ -30,12 +32,14 @@ mod flood;
 mod gate;
 mod http;
 mod hub;
+mod live;
 mod metrics;
+mod outlet;
+mod pool;
 mod server;
 mod session;
 mod shutdown;
 mod state;
-mod writer;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -53,7 +53,7 @@ pub fn run(args: &Args, signals: Shutdown) -> Result<()> {
     signals.watch(local)?;
     let signed = settings.auth.is_some();
     let tls = settings.tls.is_some();
-    let shared = Arc::new(Shared::new(settings));
+    let shared = Arc::new(Shared::new(settings)?);
     // Cluster mode and the admin port (both off by default).
     crate::cluster::start(&args.cluster, &args.id, &shared)?;
     crate::admin::start(&args.admin, &shared)?;

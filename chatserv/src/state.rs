@@ -18,6 +18,8 @@ use crate::error::{Error, Result};
 use crate::flood::{PerIp, Rate};
 use crate::gate::OriginPattern;
 use crate::hub::Hub;
+use crate::outlet::Limits;
+use crate::pool::Pool;
 
 /// Stack size of every per-connection thread. Two threads per client;
 /// with the default 2 MiB (mostly untouched, but reserved address space and
@@ -73,6 +75,15 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The limits every connection's outlet keeps.
+    pub fn outlet_limits(&self) -> Limits {
+        Limits {
+            queue: self.send_queue,
+            write_timeout: self.write_timeout,
+            shutdown_timeout: self.shutdown_timeout,
+        }
+    }
+
     /// Settings from the command line; `auth` from the secret, if any.
     pub fn from_args(args: &Args, auth: Option<Auth>) -> Settings {
         Settings {
@@ -112,6 +123,8 @@ impl Settings {
 pub struct Shared {
     /// Logged-in users.
     pub hub: Hub,
+    /// Finishes the writes sockets could not take at once.
+    pub pool: Arc<Pool>,
     /// Limits and time-outs.
     pub settings: Settings,
     /// Upgraded WebSocket connections.
@@ -143,15 +156,17 @@ impl Drop for OpenGuard {
 }
 
 impl Shared {
-    /// Shared state with `settings` and nobody connected.
-    pub fn new(settings: Settings) -> Shared {
-        Shared {
+    /// Shared state with `settings` and nobody connected; starts the
+    /// writer pool's thread.
+    pub fn new(settings: Settings) -> Result<Shared> {
+        Ok(Shared {
             hub: Hub::new(),
+            pool: Pool::start().map_err(Error::Pool)?,
             settings,
             live: AtomicUsize::new(0),
             open: AtomicUsize::new(0),
             per_ip: Arc::default(),
-        }
+        })
     }
 
     /// Take a WebSocket slot, or `None` if `max_connections` are live.
