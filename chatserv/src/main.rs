@@ -8,7 +8,8 @@
 //! Layout:
 //! - [`cli`]: command-line options;
 //! - [`server`]: accept loop, orderly shutdown; [`state`]: settings and
-//!   the state all connections share;
+//!   the state all connections share; [`capacity`]: how many connections
+//!   the machine's limits allow;
 //! - [`connection`]: request, upgrade, reader loop;
 //! - [`writer`]: the per-connection writer thread;
 //! - [`hub`]: the user registry and the broadcast;
@@ -22,6 +23,7 @@
 
 mod admin;
 mod auth;
+mod capacity;
 mod cli;
 mod cluster;
 mod connection;
