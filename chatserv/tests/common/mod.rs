@@ -112,7 +112,12 @@ impl Server {
 
     /// Wait until `count` log lines contain `needle`.
     pub fn wait_log(&self, needle: &str, count: usize) {
-        let deadline = Instant::now() + IO_TIMEOUT;
+        self.wait_log_within(needle, count, IO_TIMEOUT);
+    }
+
+    /// [`Server::wait_log`] with its own time-out.
+    pub fn wait_log_within(&self, needle: &str, count: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
         loop {
             let n = self.log().iter().filter(|l| l.contains(needle)).count();
             if n >= count {
