@@ -170,6 +170,25 @@ fn a_max_connections_that_fits_is_kept() {
     assert_refused(&server, "c", "too many connections");
 }
 
+#[test]
+fn a_machine_that_holds_no_connection_refuses_to_start_and_says_why() {
+    if !has_prlimit() {
+        return;
+    }
+    let out = Command::new("prlimit")
+        .args(["--nofile=30:30", "--", env!("CARGO_BIN_EXE_chatserv")])
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .expect("run chatserv under prlimit");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot hold a single connection") && stderr.contains("ulimit -Hn"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("started"), "{stderr}");
+}
+
 /// A limit on the server's threads imposed after it started, so that the
 /// capacity it worked out is not enough and a thread fails to start, as
 /// when something else on the machine takes the pids.
