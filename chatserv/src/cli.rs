@@ -66,6 +66,17 @@ pub struct Args {
 
     /// Most simultaneous WebSocket connections; further upgrade requests
     /// are answered with HTTP 503.
+    ///
+    /// At start-up chatserv works out how many connections this machine can
+    /// hold (open files RLIMIT_NOFILE, whose soft limit it raises to the
+    /// hard limit; vm.max_map_count; kernel.pid_max, kernel.threads-max,
+    /// RLIMIT_NPROC and cgroup pids.max, since every connection has a
+    /// thread; RLIMIT_AS; available memory and cgroup memory.max) and logs
+    /// it in the `capacity` line. A larger N, given or the default, is
+    /// lowered to that with a warning naming the binding limit and the
+    /// sysctl or ulimit that raises it; the server still starts, since
+    /// serving what fits beats not serving. It exits (status 1) only if
+    /// not even one connection fits.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_connections: usize,
 

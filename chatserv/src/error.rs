@@ -28,7 +28,7 @@ pub enum Error {
     Signals(io::Error),
 
     /// A per-connection thread could not be started (out of memory or
-    /// thread limit); that connection is dropped.
+    /// thread limit); that client gets HTTP 503.
     #[error("cannot start a thread for {peer}: {source}")]
     Spawn {
         /// The client.

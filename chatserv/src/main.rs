@@ -8,7 +8,8 @@
 //! Layout:
 //! - [`cli`]: command-line options;
 //! - [`server`]: accept loop, orderly shutdown; [`state`]: settings and
-//!   the state all connections share;
+//!   the state all connections share; [`capacity`]: how many connections
+//!   the machine's limits allow;
 //! - [`connection`]: request head, plain HTTP, admission, upgrade;
 //! - [`live`]: a live connection's reader loop (its only thread);
 //! - [`outlet`]: a connection's sending side, [`pool`]: the writer pool
@@ -24,6 +25,7 @@
 
 mod admin;
 mod auth;
+mod capacity;
 mod cli;
 mod cluster;
 mod connection;

@@ -31,7 +31,27 @@ impl Server {
 
     /// [`Server::start`] with extra environment variables.
     pub fn start_with_env(args: &[&str], envs: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chatserv"))
+        Server::start_wrapped_with_env(&[], args, envs)
+    }
+
+    /// [`Server::start`] run through a wrapper command, e.g.
+    /// `["prlimit", "--nofile=64:64", "--"]`; its process is the server's
+    /// (the wrapper must exec it, as `prlimit` does).
+    pub fn start_wrapped(wrapper: &[&str], args: &[&str]) -> Server {
+        Server::start_wrapped_with_env(wrapper, args, &[])
+    }
+
+    fn start_wrapped_with_env(wrapper: &[&str], args: &[&str], envs: &[(&str, &str)]) -> Server {
+        let binary = env!("CARGO_BIN_EXE_chatserv");
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
+        let mut child = command
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .env("RUST_LOG", "info")
@@ -92,7 +112,12 @@ impl Server {
 
     /// Wait until `count` log lines contain `needle`.
     pub fn wait_log(&self, needle: &str, count: usize) {
-        let deadline = Instant::now() + IO_TIMEOUT;
+        self.wait_log_within(needle, count, IO_TIMEOUT);
+    }
+
+    /// [`Server::wait_log`] with its own time-out.
+    pub fn wait_log_within(&self, needle: &str, count: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
         loop {
             let n = self.log().iter().filter(|l| l.contains(needle)).count();
             if n >= count {
@@ -110,6 +135,12 @@ impl Server {
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Whether the process is still running (it has not exited or been
+    /// killed by a signal, e.g. SIGABRT).
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
     }
 
     /// SIGKILL, and reap it.
