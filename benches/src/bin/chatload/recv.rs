@@ -49,6 +49,8 @@ pub struct Shared {
     /// wake it when they have counted deliveries.
     pub sender_waiting: AtomicBool,
     pub sender: OnceLock<std::thread::Thread>,
+    /// Sleep this long after each epoll batch (0: never), see `--coalesce-us`.
+    pub coalesce: std::time::Duration,
 }
 
 impl Shared {
@@ -65,6 +67,7 @@ impl Shared {
             quit: AtomicBool::new(false),
             sender_waiting: AtomicBool::new(false),
             sender: OnceLock::new(),
+            coalesce: std::time::Duration::ZERO,
         }
     }
 }
@@ -346,6 +349,9 @@ pub fn run(mut conns: Vec<Conn>, shared: &Shared) -> Stats {
             }
         }
         w.flush(now);
+        if n > 0 && !shared.coalesce.is_zero() {
+            std::thread::sleep(shared.coalesce);
+        }
     }
     w.stats
 }
