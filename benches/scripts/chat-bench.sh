@@ -205,7 +205,7 @@ raw, mode, servers, runs, duration, warmup, start_load, end_load, dma, notes = s
 servers = servers.split()
 med = lambda rs, f: median(rs, f, missing=0) if rs else float("nan")
 errs = lambda rs: sum(int(float(r.get("errors", 1))) for r in rs)
-head = f"median of {runs} run(s); load average {start_load} before, {end_load} after; cpu_dma_latency {dma}; {notes}."
+head = f"median of {runs} run(s); load average {start_load} before, {end_load} after; cpu_dma_latency {dma}" + (f"; {notes}." if notes else ".")
 
 if mode == "grid":
     rows = read_runs(raw, lambda kv: kv["row"], "server")

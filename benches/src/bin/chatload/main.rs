@@ -539,7 +539,10 @@ fn hold(args: &Args, targets: &[Target]) -> ExitCode {
         let after = sample(&args.server_pid);
         let fan = |seq: u64, want: u64| {
             let t = now_us();
-            if send_one(&writer, 0, seq).is_err() {
+            if let Err(e) = send_one(&writer, 0, seq) {
+                // The first user's connection is gone (the server dropped
+                // it): nothing to time, and the errors say why.
+                eprintln!("chatload: message {seq} could not be sent: {e}");
                 return (f64::NAN, 0);
             }
             wait_received(&shared, want, idle, t);
