@@ -135,7 +135,11 @@ fn fit_to_capacity(settings: &mut Settings) -> Result<usize> {
     }
     let cap = Capacity::compute(
         &Limits::read(),
-        &PER_CONNECTION,
+        &if settings.ws.deflate.is_some() {
+            PER_CONNECTION.with_deflate()
+        } else {
+            PER_CONNECTION
+        },
         settings.stack_size,
         HANDSHAKE_SLACK,
     );
