@@ -622,7 +622,8 @@ mod tests {
 
     #[test]
     fn the_smallest_limit_binds_and_the_slack_comes_out_of_it() {
-        let per = PerConnection::ONE_THREAD;
+        // With deflate: 4 thread maps + 2 for the zlib state.
+        let per = PerConnection::ONE_THREAD.with_deflate();
         // 65,530 maps, 200 used, 2,048 reserved: 63,282 / 6 per connection.
         let l = limits(&[
             (Resource::Nofile, 1_000_000, 10),
@@ -643,6 +644,9 @@ mod tests {
         );
         // The machine holds the default 10,000 in the new design...
         assert!(c.knob(10_000).is_none());
+        // ...and without deflate 4 maps a connection: 63,282 / 4.
+        let plain = Capacity::compute(&l, &PerConnection::ONE_THREAD, STACK, 256);
+        assert_eq!(plain.total, (65_530 - 200 - 2_048) / 4);
         // ...but not in the two-thread one: 8 thread maps + 2 per connection.
         let old = Capacity::compute(&l, &PerConnection::TWO_THREADS, STACK, 256);
         assert_eq!(old.total, (65_530 - 200 - 2_048) / 10);

@@ -13,7 +13,8 @@
 //! - [`connection`]: request head, plain HTTP, admission, upgrade;
 //! - [`live`]: a live connection's reader loop (its only thread);
 //! - [`outlet`]: a connection's sending side, [`pool`]: the writer pool
-//!   that finishes writes a full socket could not take;
+//!   that finishes writes a full socket could not take; [`workers`]:
+//!   connection threads, reused from one connection to the next;
 //! - [`hub`]: the user registry and the broadcast;
 //! - [`session`]: the handle the hub holds on a connection;
 //! - [`gate`]: who may open a WebSocket (Origin, login), [`auth`]: signed
@@ -42,6 +43,7 @@ mod server;
 mod session;
 mod shutdown;
 mod state;
+mod workers;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -9,7 +9,6 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::auth::Auth;
@@ -20,6 +19,7 @@ use crate::gate::OriginPattern;
 use crate::hub::Hub;
 use crate::outlet::Limits;
 use crate::pool::Pool;
+use crate::workers::Workers;
 
 /// Stack size of every per-connection thread. Two threads per client;
 /// with the default 2 MiB (mostly untouched, but reserved address space and
@@ -125,6 +125,8 @@ pub struct Shared {
     pub hub: Hub,
     /// Finishes the writes sockets could not take at once.
     pub pool: Arc<Pool>,
+    /// Connection threads, reused from one connection to the next.
+    workers: Arc<Workers>,
     /// Limits and time-outs.
     pub settings: Settings,
     /// Upgraded WebSocket connections.
@@ -162,6 +164,7 @@ impl Shared {
         Ok(Shared {
             hub: Hub::new(),
             pool: Pool::start().map_err(Error::Pool)?,
+            workers: Arc::new(Workers::new(settings.stack_size)),
             settings,
             live: AtomicUsize::new(0),
             open: AtomicUsize::new(0),
@@ -195,15 +198,14 @@ impl Shared {
         self.open.load(Ordering::Acquire)
     }
 
-    /// Start a thread with the small per-connection stack.
-    pub fn spawn<F>(&self, peer: SocketAddr, f: F) -> Result<JoinHandle<()>>
+    /// Run `f` on a connection thread: an idle one, or a new one with
+    /// the small per-connection stack ([`Workers`]).
+    pub fn spawn<F>(&self, peer: SocketAddr, f: F) -> Result<()>
     where
         F: FnOnce() + Send + 'static,
     {
-        std::thread::Builder::new()
-            .name(format!("conn {peer}"))
-            .stack_size(self.settings.stack_size)
-            .spawn(f)
+        self.workers
+            .run(Box::new(f))
             .map_err(|source| Error::Spawn { peer, source })
     }
 }
