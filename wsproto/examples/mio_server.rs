@@ -17,8 +17,9 @@
 //!    refused message was not queued; while it waits, nothing more is read:
 //!    that is the back-pressure on a client that sends faster than it reads);
 //! 2. messages are read until `WouldBlock` (edge-triggered: readiness is
-//!    reported once per change, so a handler must drain it) and echoed with
-//!    `write`, which queues them;
+//!    reported once per change, so a handler must drain it), or until a
+//!    read came back short of its buffer (the socket was drained then: see
+//!    `Socket`), and echoed with `write`, which queues them;
 //! 3. `flush` writes out what it can; `WRITABLE` interest is registered only
 //!    while `has_pending_output()` says something is still queued.
 //!
@@ -33,7 +34,7 @@
 //! the wire, the server closes the TCP connection first (RFC 6455 §7.1.1).
 
 use std::collections::HashMap;
-use std::io::{self, ErrorKind, Write};
+use std::io::{self, ErrorKind, IoSliceMut, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -65,12 +66,12 @@ fn main() {
 
 enum State {
     /// The opening handshake, resumable.
-    Handshake(Box<ServerHandshake<TcpStream>>),
+    Handshake(Box<ServerHandshake<Socket>>),
     Open(Box<Open>),
 }
 
 struct Open {
-    ws: WebSocket<TcpStream>,
+    ws: WebSocket<Socket>,
     /// An echo refused with `WriteBufferFull`, to retry before reading more.
     stalled: Option<Message>,
     /// The conversation is over on our side: close the TCP connection
@@ -89,6 +90,58 @@ struct Conn {
 enum Next {
     Keep,
     Drop,
+}
+
+/// A connection's socket that remembers whether its last read came back
+/// short of the buffer: the kernel had no more bytes then, so anything
+/// that arrives later is a new edge and a new readiness event, and reading
+/// again now would only be told `WouldBlock`. [`read_until_blocked`]
+/// skips that system call (one of the three an echo costs otherwise).
+struct Socket {
+    tcp: TcpStream,
+    drained: bool,
+}
+
+impl Socket {
+    fn new(tcp: TcpStream) -> Socket {
+        Socket {
+            tcp,
+            drained: false,
+        }
+    }
+
+    fn note(&mut self, result: io::Result<usize>, asked: usize) -> io::Result<usize> {
+        // An end of stream (0) is not "drained": the reader must see it.
+        self.drained = matches!(result, Ok(n) if n > 0 && n < asked);
+        result
+    }
+}
+
+impl Read for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let result = self.tcp.read(buf);
+        self.note(result, buf.len())
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        let asked = bufs.iter().map(|b| b.len()).sum();
+        let result = self.tcp.read_vectored(bufs);
+        self.note(result, asked)
+    }
+}
+
+impl Write for Socket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tcp.write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.tcp.write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tcp.flush()
+    }
 }
 
 fn run(addr: &str) -> io::Result<()> {
@@ -182,7 +235,7 @@ fn accept_all(
                     eprintln!("mio_server: register: {e}");
                     continue;
                 }
-                let hs = ServerHandshake::new(tcp, config);
+                let hs = ServerHandshake::new(Socket::new(tcp), config);
                 conns.insert(
                     token,
                     Conn {
@@ -219,8 +272,8 @@ fn update_interest(poll: &Poll, token: Token, conn: &mut Conn) -> io::Result<()>
     if wanted != conn.interest {
         let tcp = match &mut conn.state {
             None => return Ok(()),
-            Some(State::Handshake(hs)) => hs.get_mut(),
-            Some(State::Open(open)) => open.ws.get_mut(),
+            Some(State::Handshake(hs)) => &mut hs.get_mut().tcp,
+            Some(State::Open(open)) => &mut open.ws.get_mut().tcp,
         };
         poll.registry().reregister(tcp, token, wanted)?;
         conn.interest = wanted;
@@ -295,7 +348,13 @@ enum Reading {
 
 /// Read and echo messages until the socket would block.
 fn read_until_blocked(open: &mut Open) -> Reading {
+    // This readiness event may bring bytes: read at least once.
+    open.ws.get_mut().drained = false;
     loop {
+        if open.ws.get_ref().drained && !open.ws.has_buffered_input() {
+            // The socket had no more at the last read (see `Socket`).
+            return Reading::Drained;
+        }
         match open.ws.read() {
             Ok(m @ (Message::Text(_) | Message::Binary(_))) => {
                 match open.ws.write_ref(m.as_ref()) {
@@ -335,7 +394,7 @@ fn read_until_blocked(open: &mut Open) -> Reading {
 fn flush(open: &mut Open) -> Next {
     match open.ws.flush() {
         Ok(()) if open.closing => {
-            let _ = open.ws.get_ref().shutdown(Shutdown::Write);
+            let _ = open.ws.get_ref().tcp.shutdown(Shutdown::Write);
             Next::Drop
         }
         Ok(()) => Next::Keep,
