@@ -5,56 +5,16 @@
 // Prints one line per check and a final `browser: N passed, M failed`;
 // exits non-zero if anything failed.
 
-import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
+import { assert, check, finish, launchBrowser, outDir, setupFailed } from "./harness.mjs";
+import { join } from "node:path";
 import { spawn } from "node:child_process";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 
 const url = process.env.CHAT_URL || process.argv[2];
 if (!url) {
   console.error("usage: CHAT_URL=http://127.0.0.1:PORT/ node chat.test.mjs");
   process.exit(2);
 }
-const here = dirname(fileURLToPath(import.meta.url));
-const outDir = join(here, "out");
-mkdirSync(outDir, { recursive: true });
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  timeout: 30_000,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-    // https (BROWSER_TLS=1 in run.sh): trust exactly the test certificate's key.
-    ...(process.env.CHAT_SPKI
-      ? [`--ignore-certificate-errors-spki-list=${process.env.CHAT_SPKI}`]
-      : []),
-  ],
-});
-
-let passed = 0;
-let failed = 0;
-async function check(name, fn) {
-  try {
-    await fn();
-    passed++;
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${e && e.message ? e.message.split("\n")[0] : e}`);
-  }
-}
-
-function assert(cond, message) {
-  if (!cond) throw new Error(message);
-}
+const browser = await launchBrowser();
 
 // Each user gets its own browser context (separate tab state).
 async function openPage(at = url) {
@@ -334,11 +294,9 @@ try {
 
   await bob.screenshot({ path: join(outDir, "chat.png") });
 } catch (e) {
-  failed++;
-  console.log(`FAIL setup: ${e && e.message ? e.message : e}`);
+  setupFailed(e);
 } finally {
   await browser.close();
 }
 
-console.log(`browser: ${passed} passed, ${failed} failed`);
-process.exit(failed === 0 && passed > 0 ? 0 : 1);
+finish("browser");

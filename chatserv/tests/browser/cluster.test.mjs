@@ -8,10 +8,8 @@
 // Prints one line per check and a final `browser cluster: N passed, M failed`;
 // exits non-zero if anything failed.
 
-import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { assert, check, finish, launchBrowser, outDir, setupFailed } from "./harness.mjs";
+import { join } from "node:path";
 
 const urlA = process.env.CHAT_URL_A;
 const urlB = process.env.CHAT_URL_B;
@@ -19,44 +17,7 @@ if (!urlA || !urlB) {
   console.error("usage: CHAT_URL_A=http://127.0.0.1:PA/ CHAT_URL_B=http://127.0.0.1:PB/ node cluster.test.mjs");
   process.exit(2);
 }
-const here = dirname(fileURLToPath(import.meta.url));
-const outDir = join(here, "out");
-mkdirSync(outDir, { recursive: true });
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  timeout: 30_000,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-    ...(process.env.CHAT_SPKI
-      ? [`--ignore-certificate-errors-spki-list=${process.env.CHAT_SPKI}`]
-      : []),
-  ],
-});
-
-let passed = 0;
-let failed = 0;
-async function check(name, fn) {
-  try {
-    await fn();
-    passed++;
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${e && e.message ? e.message.split("\n")[0] : e}`);
-  }
-}
-
-function assert(cond, message) {
-  if (!cond) throw new Error(message);
-}
+const browser = await launchBrowser();
 
 // Every wait is bounded: 5 s (a line crosses the cluster in milliseconds;
 // presence is refreshed every second).
@@ -203,11 +164,9 @@ try {
     await alice2.screenshot({ path: join(outDir, "cluster-alice-relogin.png") });
   });
 } catch (e) {
-  failed++;
-  console.log(`FAIL setup: ${e && e.message ? e.message : e}`);
+  setupFailed(e);
 } finally {
   await browser.close();
 }
 
-console.log(`browser cluster: ${passed} passed, ${failed} failed`);
-process.exit(failed === 0 && passed > 0 ? 0 : 1);
+finish("browser cluster");
