@@ -32,6 +32,8 @@
 //! `--hold` and `--handshakes` modes: see [`hold`] and [`handshakes`].
 //! The last line on stdout is `RESULT key=value ...`.
 
+#[path = "../wsload/cpu.rs"]
+mod cpu;
 #[path = "../wsload/hist.rs"]
 mod hist;
 mod net;
@@ -167,21 +169,6 @@ fn sample(pids: &[u32]) -> ProcSample {
         }
     }
     s
-}
-
-/// CPU time (user + system) this process has used so far, in seconds.
-#[allow(unsafe_code)]
-fn own_cpu() -> f64 {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: `usage` is a valid, writable `rusage`; `getrusage` fills it.
-    let usage = unsafe {
-        if libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) != 0 {
-            return 0.0;
-        }
-        usage.assume_init()
-    };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
 fn sleep_until_us(t: u64) {
@@ -397,9 +384,9 @@ fn broadcast(args: &Args, targets: &[Target]) -> ExitCode {
             (sent, err)
         });
         sleep_until_us(start);
-        let (before, cpu0) = (sample(&args.server_pid), own_cpu());
+        let (before, cpu0) = (sample(&args.server_pid), cpu::process_cpu());
         sleep_until_us(end);
-        let (after, cpu1) = (sample(&args.server_pid), own_cpu());
+        let (after, cpu1) = (sample(&args.server_pid), cpu::process_cpu());
         let (sent, err) = sender.join().expect("sender thread");
         let expected: u64 = sent.iter().sum::<u64>() * peers;
         wait_received(
@@ -633,7 +620,7 @@ fn handshakes(args: &Args, target: &Target) -> ExitCode {
     let mut cpus = Vec::new();
     let mut failures = 0;
     for round in 0..args.rounds.max(1) {
-        let (before, own0) = (sample(&args.server_pid), own_cpu());
+        let (before, own0) = (sample(&args.server_pid), cpu::process_cpu());
         let name = |i: usize| format!("{}r{round}n{i}", args.prefix);
         let r = open_many(
             target,
@@ -643,7 +630,7 @@ fn handshakes(args: &Args, target: &Target) -> ExitCode {
             args.concurrency,
             Duration::from_secs(10),
         );
-        let (after, own1) = (sample(&args.server_pid), own_cpu());
+        let (after, own1) = (sample(&args.server_pid), cpu::process_cpu());
         let ok = r.conns.len();
         let rate = if r.secs > 0.0 {
             ok as f64 / r.secs

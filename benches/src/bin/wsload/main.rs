@@ -22,6 +22,7 @@
 //!
 //! Idle mode (`--idle N`): see [`idle`].
 
+mod cpu;
 mod duplex;
 mod hist;
 mod idle;
@@ -36,6 +37,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use wsproto::{client_handshake, ClientRequest, Config, WebSocket};
 
+use cpu::process_cpu;
 use duplex::{Duplex, Wire};
 use load::{ConnStats, Shared, MEASURE, STOP};
 use payload::{Kind, Payload};
@@ -271,21 +273,6 @@ fn run_load(args: &Args) -> ExitCode {
     } else {
         ExitCode::from(2)
     }
-}
-
-/// CPU time (user + system) this process has used so far, in seconds.
-fn process_cpu() -> f64 {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: `usage` is a valid, writable `rusage`; `getrusage` fills it.
-    #[allow(unsafe_code)]
-    let usage = unsafe {
-        if libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) != 0 {
-            return 0.0;
-        }
-        usage.assume_init()
-    };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
 fn report(args: &Args, opened: usize, elapsed: f64, s: &ConnStats) {
