@@ -20,6 +20,8 @@
 #       config: same provider, same negotiated cipher suite) and 256 KiB
 #       thread stacks; wsload's client side is rustls' StreamOwned. The mio server
 #       speaks plain TCP only, so SERVERS defaults to "wsproto tungstenite".
+#       TLS handshakes/s (the same two servers and certificate) are measured
+#       by benches/scripts/tls-handshakes.sh.
 #   NO_BUILD=1 skips `cargo build`; BIN=DIR picks the binaries' directory
 #   (default $CARGO_TARGET_DIR/release, else target/release).
 #
@@ -47,7 +49,7 @@ while getopts "d:w:n:o:mh" opt; do
     n) RUNS=$OPTARG ;;
     o) OUT=$OPTARG ;;
     m) SERVER_TUNABLES=$MEMCPY_TUNABLE ;;
-    *) sed -n '2,29p' "$0"; exit 2 ;;
+    *) sed -n '2,31p' "$0"; exit 2 ;;
   esac
 done
 

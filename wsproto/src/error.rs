@@ -27,7 +27,10 @@ pub enum Error {
 
     /// The TLS layer failed for another reason (feature `tls`): the peer
     /// does not speak TLS, offered nothing in common, sent a bad record,
-    /// or sent an alert. The text is rustls' description.
+    /// or sent an alert. The text is rustls' description; for a failed
+    /// certificate authentication (the server requires a client
+    /// certificate and none was sent, the peer refused this side's
+    /// certificate) it also says what to do.
     #[error("TLS error: {0}")]
     Tls(String),
 
@@ -289,7 +292,7 @@ impl From<io::Error> for Error {
         {
             return match crate::tls::certificate_problem(tls) {
                 Some(problem) => Error::Certificate(problem),
-                None => Error::Tls(tls.to_string()),
+                None => Error::Tls(crate::tls::describe(tls)),
             };
         }
         Error::Io(e)

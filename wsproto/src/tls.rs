@@ -9,7 +9,12 @@
 //!   [`TlsStream::accept`] and hand it to [`accept_with_deadline`]
 //!   (or any other server handshake). The TLS handshake runs inside the
 //!   first read, so the WebSocket handshake's deadline covers it too: a
-//!   client that sends half a ClientHello is cut at the deadline.
+//!   client that sends half a ClientHello is cut at the deadline. To
+//!   require client certificates, build the config yourself with
+//!   `rustls::server::WebPkiClientVerifier` over your client CA (and
+//!   [`crypto_provider`]); the handshake then fails for a client without
+//!   one, and [`TlsStream::with_connection`] shows the certificates of one
+//!   that had one (`peer_certificates`).
 //! - **Client**: [`connect`] / [`connect_with`] take `wss://` URLs and
 //!   verify the server against the WebPKI roots (Mozilla's list, compiled
 //!   in; with the feature `tls-native-roots`, the operating system's
@@ -742,6 +747,42 @@ impl SplitStream for TlsStream {
 }
 
 crate::stream::socket_timeouts!(TlsStream, TlsReadHalf, TlsWriteHalf);
+
+/// The text of [`Error::Tls`](crate::Error::Tls) for a TLS failure that
+/// is not a refused peer certificate: rustls' description, and for the
+/// failures of certificate authentication (a server that requires a
+/// client certificate, a peer that refused ours) what to do about it.
+pub(crate) fn describe(e: &rustls::Error) -> String {
+    use rustls::AlertDescription as A;
+    let hint = match e {
+        // Only a server asks for a certificate, so this side is the client.
+        rustls::Error::AlertReceived(A::CertificateRequired) => {
+            "the server requires a client certificate and this client sent none: \
+             build the ClientConfig with `with_client_auth_cert` (a certificate \
+             issued by a CA the server trusts) and connect with `connect_tls_with`"
+        }
+        rustls::Error::AlertReceived(
+            A::BadCertificate
+            | A::UnsupportedCertificate
+            | A::CertificateRevoked
+            | A::CertificateExpired
+            | A::CertificateUnknown
+            | A::UnknownCA
+            | A::AccessDenied,
+        ) => {
+            "the peer refused this side's certificate (a server refusing a client \
+             certificate: use one issued by a CA the server trusts, currently valid, \
+             for client authentication; a client refusing the server's: give the \
+             client the CA that issued it)"
+        }
+        rustls::Error::NoCertificatesPresented => {
+            "this side requires a certificate from the peer (a server with a client \
+             certificate verifier) and the client sent none"
+        }
+        _ => return e.to_string(),
+    };
+    format!("{e}: {hint}")
+}
 
 /// What a certificate check found wrong (see
 /// [`Error::Certificate`](crate::Error::Certificate)).

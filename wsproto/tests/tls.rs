@@ -1,6 +1,7 @@
 //! `wss://` over rustls (feature `tls`), both roles over real sockets on
 //! 127.0.0.1, with certificates made here by `rcgen`: messages, fragments,
-//! deflate, the close handshake, certificate errors, config files, the
+//! deflate, the close handshake, certificate errors, client certificates
+//! (mutual TLS, TLS 1.3 and 1.2), config files, the
 //! handshake deadline (slowloris, garbage), `split` with a blocked writer
 //! (and a blocked reader), and the resumable-I/O contract under
 //! `WouldBlock` and time-outs.
@@ -661,4 +662,235 @@ fn read_time_outs_mid_record_lose_nothing() {
         );
     }
     assert!(timeouts > 0);
+}
+
+// Client certificates (mutual TLS): a server that requires them, with a
+// `WebPkiClientVerifier` over a client CA, and clients with and without.
+
+/// A CA for client certificates and one client certificate it signed.
+struct ClientPki {
+    ca_pem: String,
+    cert_der: Vec<u8>,
+    chain_pem: String,
+    key_pem: String,
+}
+
+fn client_pki(ca_name: &str) -> ClientPki {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, ca_name);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    // The same subject whichever CA signs it: only the issuer differs.
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "ann");
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+    ClientPki {
+        ca_pem: ca.pem(),
+        cert_der: cert.der().to_vec(),
+        chain_pem: format!("{}{}", cert.pem(), ca.pem()),
+        key_pem: key.serialize_pem(),
+    }
+}
+
+fn pem_certs(pem: &str) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn pem_key(pem: &str) -> rustls::pki_types::PrivateKeyDer<'static> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::PrivateKeyDer::from_pem_slice(pem.as_bytes()).unwrap()
+}
+
+/// The server's config: `pki`'s certificate, and a client certificate
+/// issued by `client_ca_pem` required.
+fn mtls_server_config(pki: &Pki, client_ca_pem: &str) -> Arc<rustls::ServerConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in pem_certs(client_ca_pem) {
+        roots.add(cert).unwrap();
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        tls::crypto_provider(),
+    )
+    .build()
+    .unwrap();
+    Arc::new(
+        rustls::ServerConfig::builder_with_provider(tls::crypto_provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(pem_certs(&pki.chain_pem), pem_key(&pki.key_pem))
+            .unwrap(),
+    )
+}
+
+/// A client config trusting `pki`'s CA, speaking only `version`, with the
+/// client certificate `cert` if any.
+fn mtls_client_config(
+    pki: &Pki,
+    version: &'static rustls::SupportedProtocolVersion,
+    cert: Option<&ClientPki>,
+) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in pem_certs(&pki.ca_pem) {
+        roots.add(c).unwrap();
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(tls::crypto_provider())
+        .with_protocol_versions(&[version])
+        .unwrap()
+        .with_root_certificates(roots);
+    Arc::new(match cert {
+        Some(c) => builder
+            .with_client_auth_cert(pem_certs(&c.chain_pem), pem_key(&c.key_pem))
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    })
+}
+
+const VERSIONS: [&rustls::SupportedProtocolVersion; 2] =
+    [&rustls::version::TLS13, &rustls::version::TLS12];
+
+/// What the mTLS server saw of one connection: the handshake's outcome
+/// and the client's certificates.
+type Seen = wsproto::Result<Vec<Vec<u8>>>;
+
+/// A server requiring client certificates from `client_ca_pem`: for each
+/// connection it reports the handshake's outcome (with the peer's
+/// certificates), then echoes one message and sends one of its own.
+fn mtls_server(pki: &Pki, client_ca_pem: &str) -> (u16, mpsc::Receiver<Seen>) {
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let port = server(mtls_server_config(pki, client_ca_pem), move |tls| {
+        let deadline = Instant::now() + TIMEOUT;
+        let result = wsproto::accept_with_deadline(tls, &Config::default(), deadline, |_| {
+            Ok(Accept::default())
+        });
+        let mut ws = match result {
+            Ok(ws) => ws,
+            Err(e) => {
+                tx.lock().unwrap().send(Err(e)).unwrap();
+                return;
+            }
+        };
+        let certs = ws.get_ref().with_connection(|c| {
+            c.peer_certificates()
+                .map(|certs| certs.iter().map(|c| c.to_vec()).collect::<Vec<_>>())
+                .unwrap_or_default()
+        });
+        tx.lock().unwrap().send(Ok(certs)).unwrap();
+        let m = ws.read().unwrap();
+        ws.send(m).unwrap();
+        ws.send(Message::text("hello from the server")).unwrap();
+        while ws.read().is_ok() {}
+    });
+    (port, rx)
+}
+
+fn mtls_connect(
+    port: u16,
+    tls: Arc<rustls::ClientConfig>,
+) -> wsproto::Result<(WebSocket<MaybeTlsStream>, wsproto::Response)> {
+    let request = ClientRequest::new(&format!("wss://localhost:{port}/"))?
+        .with_connect_timeout(TIMEOUT)
+        .with_handshake_timeout(TIMEOUT);
+    wsproto::connect_tls_with(&request, &Config::default(), tls)
+}
+
+#[test]
+fn client_certificate_from_the_trusted_ca_is_accepted() {
+    let pki = pki();
+    let client_ca = client_pki("client CA");
+    let (port, seen) = mtls_server(&pki, &client_ca.ca_pem);
+    for version in VERSIONS {
+        let tls = mtls_client_config(&pki, version, Some(&client_ca));
+        let (mut ws, response) = mtls_connect(port, tls).unwrap();
+        assert_eq!(response.status, 101);
+        // The server saw the client's certificate chain, leaf first.
+        let certs = seen.recv_timeout(TIMEOUT).unwrap().unwrap();
+        assert_eq!(certs.len(), 2, "{version:?}");
+        assert_eq!(certs[0], client_ca.cert_der);
+        // Both ways.
+        ws.send(Message::text("hello from ann")).unwrap();
+        assert_eq!(ws.read().unwrap(), Message::text("hello from ann"));
+        assert_eq!(ws.read().unwrap(), Message::text("hello from the server"));
+        let negotiated = match ws.get_ref() {
+            MaybeTlsStream::Tls(t) => t.with_connection(|c| c.protocol_version()),
+            _ => unreachable!(),
+        };
+        assert_eq!(negotiated, Some(version.version));
+        ws.close(CloseCode::Normal, "").unwrap();
+        while ws.read().is_ok() {}
+    }
+}
+
+#[test]
+fn client_without_a_certificate_is_refused_and_told_why() {
+    let pki = pki();
+    let client_ca = client_pki("client CA");
+    let (port, seen) = mtls_server(&pki, &client_ca.ca_pem);
+    for version in VERSIONS {
+        let start = Instant::now();
+        let e = mtls_connect(port, mtls_client_config(&pki, version, None)).unwrap_err();
+        assert!(start.elapsed() < Duration::from_secs(5), "{version:?}");
+        // The client: the server's alert, and what to do about it.
+        match &e {
+            Error::Tls(text) => {
+                assert!(text.contains("CertificateRequired"), "{version:?}: {text}");
+                assert!(
+                    text.contains("with_client_auth_cert"),
+                    "{version:?}: {text}"
+                );
+            }
+            other => panic!("{version:?}: expected Error::Tls, got {other:?}"),
+        }
+        assert!(
+            e.to_string().contains("requires a client certificate"),
+            "{e}"
+        );
+        // The server: its handshake failed with a TLS error.
+        match seen.recv_timeout(TIMEOUT).unwrap() {
+            Err(Error::Tls(text)) => {
+                assert!(text.contains("peer sent no certificates"), "{text}");
+                assert!(text.contains("the client sent none"), "{text}");
+            }
+            other => panic!("{version:?}: expected Error::Tls on the server, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn client_certificate_from_another_ca_is_refused() {
+    let pki = pki();
+    let trusted = client_pki("client CA");
+    let other = client_pki("some other CA");
+    let (port, seen) = mtls_server(&pki, &trusted.ca_pem);
+    for version in VERSIONS {
+        let start = Instant::now();
+        let e = mtls_connect(port, mtls_client_config(&pki, version, Some(&other))).unwrap_err();
+        assert!(start.elapsed() < Duration::from_secs(5), "{version:?}");
+        match &e {
+            Error::Tls(text) => {
+                assert!(text.contains("UnknownCA"), "{version:?}: {text}");
+                assert!(text.contains("refused this side's certificate"), "{text}");
+            }
+            other => panic!("{version:?}: expected Error::Tls, got {other:?}"),
+        }
+        // The server: the client's certificate, and what was wrong with it.
+        match seen.recv_timeout(TIMEOUT).unwrap() {
+            Err(Error::Certificate(problem)) => {
+                assert_eq!(problem, CertificateProblem::UnknownIssuer, "{version:?}")
+            }
+            other => panic!("{version:?}: expected Error::Certificate, got {other:?}"),
+        }
+    }
 }

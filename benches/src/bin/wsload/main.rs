@@ -20,10 +20,13 @@
 //! generator itself used meanwhile (`client_cpu_*`); the exit status is
 //! 2 if there was any error or mismatch, 1 if the run could not start.
 //!
-//! Idle mode (`--idle N`): see [`idle`].
+//! Idle mode (`--idle N`): see [`idle`]. Handshake mode
+//! (`--handshakes N`: connections opened, upgraded and closed, per
+//! second): see [`handshakes`].
 
 mod cpu;
 mod duplex;
+mod handshakes;
 mod hist;
 mod idle;
 mod load;
@@ -87,6 +90,22 @@ struct Args {
     /// Idle mode: close after this long instead of at end of stdin.
     #[arg(long, value_parser = parse_duration)]
     hold: Option<Duration>,
+    /// Handshake mode: open, upgrade and close this many connections
+    /// (TLS too for wss://), `--connections` at a time (one thread each),
+    /// and report handshakes per second.
+    #[arg(long, value_name = "N", conflicts_with = "idle")]
+    handshakes: Option<usize>,
+    /// Handshake mode: uncounted handshakes first.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    handshake_warmup: usize,
+    /// Handshake mode: keep rustls' client session cache, so handshakes
+    /// after the first resume a session (default: every one is full).
+    #[arg(long)]
+    resume: bool,
+    /// Handshake mode: the server's process id, to report its CPU time
+    /// per handshake.
+    #[arg(long, value_name = "PID")]
+    server_pid: Option<u32>,
     /// Stack size of each connection thread, in bytes.
     #[arg(long, default_value_t = 256 * 1024)]
     stack: usize,
@@ -178,6 +197,28 @@ fn main() -> ExitCode {
         } else {
             ExitCode::from(2)
         };
+    }
+    if let Some(count) = args.handshakes {
+        let tls = match &args.ca_file {
+            Some(path) => match wsproto::tls::client_config_with_ca_file(path) {
+                Ok(tls) => Some(tls),
+                Err(e) => {
+                    tracing::error!(error = %e, "--ca-file");
+                    return ExitCode::from(CANNOT_RUN);
+                }
+            },
+            None => None,
+        };
+        return handshakes::run(&handshakes::Plan {
+            count,
+            warmup: args.handshake_warmup,
+            threads: args.connections,
+            url_for: &|i| url_for(&args, i),
+            tls,
+            resume: args.resume,
+            server_pid: args.server_pid,
+            stack: args.stack,
+        });
     }
     run_load(&args)
 }
