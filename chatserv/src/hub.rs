@@ -214,6 +214,16 @@ impl Hub {
         }
     }
 
+    /// Ask every logged-in client to close with `code` and `reason`
+    /// (waiting for the reply); returns how many were asked.
+    pub fn close_all(&self, code: CloseCode, reason: &str) -> usize {
+        let sessions: Vec<Session> = self.read().values().cloned().collect();
+        for session in &sessions {
+            session.close(code, reason, true);
+        }
+        sessions.len()
+    }
+
     /// Refuse further logins and ask every client to close with 1001
     /// "going away" (RFC 6455 §7.4.1). Returns how many were asked.
     pub fn shutdown(&self) -> usize {

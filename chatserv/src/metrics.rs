@@ -42,6 +42,9 @@ pub struct Metrics {
     pub outbox_depth: Gauge,
     /// Age of the newest stream entry read, in seconds (0 when caught up).
     pub stream_lag_seconds: Gauge<f64, AtomicU64>,
+    /// Entries of other nodes lost from the stream before this node read
+    /// them (a gap in a node's sequence numbers).
+    pub stream_entries_lost: Counter,
     /// From a remote user's send to its queueing here, in seconds.
     pub cross_node_latency: Histogram,
     registry: Registry,
@@ -73,6 +76,7 @@ impl Metrics {
         let redis_connected = Gauge::default();
         let outbox_depth = Gauge::default();
         let stream_lag_seconds = Gauge::<f64, AtomicU64>::default();
+        let stream_entries_lost = Counter::default();
         let cross_node_latency = Histogram::new(exponential_buckets(0.000_25, 2.0, 16));
         registry.register(
             "connections",
@@ -126,6 +130,11 @@ impl Metrics {
             stream_lag_seconds.clone(),
         );
         registry.register(
+            "stream_entries_lost",
+            "Entries of other nodes trimmed or lost from the Redis stream before this node read them",
+            stream_entries_lost.clone(),
+        );
+        registry.register(
             "cross_node_latency_seconds",
             "Time from a user's send on another node to the message being queued here",
             cross_node_latency.clone(),
@@ -142,6 +151,7 @@ impl Metrics {
             redis_connected,
             outbox_depth,
             stream_lag_seconds,
+            stream_entries_lost,
             cross_node_latency,
             registry,
         }

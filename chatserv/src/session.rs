@@ -18,6 +18,11 @@ use crate::outlet::{Outlet, QueueError};
 /// (private-use range 4000-4999, RFC 6455 §7.4.2).
 pub const LOGGED_IN_ELSEWHERE: u16 = 4001;
 
+/// Close code for a user who may have missed messages the server cannot
+/// deliver any more (cluster mode: this node lagged past the stream's
+/// length); the client should reconnect.
+pub const MISSED_MESSAGES: u16 = 4002;
+
 /// A handle on one live connection, cheap to clone, held by the hub.
 #[derive(Debug, Clone)]
 pub struct Session {

@@ -533,3 +533,58 @@ fn redis_connections_killed_lose_and_duplicate_nothing() {
         }
     });
 }
+
+#[test]
+fn a_node_that_lagged_past_the_stream_length_closes_its_users_with_4002() {
+    if !redis::available() {
+        return;
+    }
+    let redis = Redis::start(false);
+    let a = node(&redis.url(), "a", &["--stream-maxlen", "100"]);
+    let b = node(&redis.url(), "b", &["--stream-maxlen", "100"]);
+    let mut alice = a.connect("alice");
+    let mut bob = b.connect("bob");
+    alice.send(Message::text("before")).unwrap();
+    assert_eq!(
+        collect(&mut bob, 1, Duration::from_secs(5)),
+        ["before -- FROM alice"]
+    );
+    // Node b stops reading (paused) while node a publishes 1,000 entries
+    // into a stream trimmed to ~100: most are gone when b reads again.
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &b.pid().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    };
+    let mut carol = a.connect("carol");
+    signal("-STOP");
+    for i in 0..1000 {
+        alice.send(Message::text(format!("m{i}"))).unwrap();
+    }
+    // Carol, on node a, gets each line once it is in the stream: then all
+    // of them are published (and most already trimmed away).
+    let on_a = collect(&mut carol, 1000, Duration::from_secs(30));
+    let len = redis
+        .command(&["XLEN", "{chatserv}:stream"])
+        .and_then(|n| n.trim_start_matches(':').trim().parse::<u64>().ok());
+    signal("-CONT");
+    assert_eq!(on_a.len(), 1000, "node a delivered {} lines", on_a.len());
+    assert!(len.is_some_and(|n| n < 500), "stream length {len:?}");
+    // Bob is told he missed messages, never left reading a chat with holes.
+    bob.get_mut()
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let (texts, frame) = read_until_close(&mut bob);
+    assert_eq!(code(&frame), Some(4002), "after {} texts", texts.len());
+    assert_eq!(frame.unwrap().reason, "missed messages; reconnect");
+    assert!(texts.len() < 1000, "{} texts", texts.len());
+    b.wait_log("lost from the stream before this node read them", 1);
+    // Bob reconnects and chats again.
+    let mut bob = b.connect("bob");
+    alice.send(Message::text("after")).unwrap();
+    let got = collect(&mut bob, 1, Duration::from_secs(5));
+    assert_eq!(got, ["after -- FROM alice"]);
+}

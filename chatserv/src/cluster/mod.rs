@@ -359,6 +359,24 @@ impl Cluster {
     }
 
     /// One entry read from the stream (after de-duplication).
+    /// `missed` entries of node `origin` left the stream before this node
+    /// read them: it lagged further behind than `--stream-maxlen`, or Redis
+    /// lost them. Its users may have missed messages and cannot get them
+    /// back, so rather than let them read on as if nothing happened, each
+    /// is closed with 4002 "missed messages; reconnect".
+    fn entries_lost(&self, origin: &str, missed: u64) {
+        crate::metrics::get().stream_entries_lost.inc_by(missed);
+        let Some(shared) = self.shared() else { return };
+        let closed = shared.hub.close_all(
+            wsproto::CloseCode::Other(crate::session::MISSED_MESSAGES),
+            "missed messages; reconnect",
+        );
+        warn!(node = %self.node_id, origin, missed, closed,
+              "entries of another node were lost from the stream before this node read them \
+               (it lagged past --stream-maxlen, or Redis lost them); closing this node's \
+               users with 4002 so that they reconnect");
+    }
+
     fn process(&self, e: &reader::Read) {
         let Some(shared) = self.shared() else { return };
         let hub = &shared.hub;

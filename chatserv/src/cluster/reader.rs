@@ -168,7 +168,19 @@ fn session(
             if seq <= *last {
                 continue; // a duplicate of an idempotent retry
             }
+            // A node numbers its entries 1, 2, 3...: a jump means entries
+            // of it left the stream before this node read them. This
+            // node's own entries are safe (its outbox delivers them
+            // locally when a later one comes back).
+            let missed = if *last > 0 && origin != cluster.origin {
+                seq - *last - 1
+            } else {
+                0
+            };
             *last = seq;
+            if missed > 0 {
+                cluster.entries_lost(&origin, missed);
+            }
             let kind = if text(map, "k").as_deref() == Some("m") {
                 ReadKind::Message(Arc::from(text(map, "t").unwrap_or_default()))
             } else {
