@@ -5,7 +5,7 @@
 // Prints one line per check and a final `browser: N passed, M failed`;
 // exits non-zero if anything failed.
 
-import { assert, check, finish, launchBrowser, outDir, setupFailed } from "./harness.mjs";
+import { assert, check, finish, launchBrowser, login, outDir, setupFailed } from "./harness.mjs";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
 
@@ -26,13 +26,6 @@ async function openPage(at = url) {
   return page;
 }
 
-async function login(page, name) {
-  await page.fill("#name", name);
-  await page.click("#login");
-  await page.waitForFunction(
-    () => document.querySelector("#status").dataset.state === "open",
-  );
-}
 
 // Every HTTP response of status >= 400 seen by any page (favicon 404s
 // included): there must be none but the ones a test expects.

@@ -8,7 +8,7 @@
 // Prints one line per check and a final `browser cluster: N passed, M failed`;
 // exits non-zero if anything failed.
 
-import { assert, check, finish, launchBrowser, outDir, setupFailed } from "./harness.mjs";
+import { assert, check, finish, launchBrowser, login, outDir, setupFailed } from "./harness.mjs";
 import { join } from "node:path";
 
 const urlA = process.env.CHAT_URL_A;
@@ -32,13 +32,6 @@ async function openPage(at) {
   return page;
 }
 
-async function login(page, name) {
-  await page.fill("#name", name);
-  await page.click("#login");
-  await page.waitForFunction(
-    () => document.querySelector("#status").dataset.state === "open",
-  );
-}
 
 async function send(page, text) {
   await page.fill("#msg", text);

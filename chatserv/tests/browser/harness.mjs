@@ -60,3 +60,12 @@ export function finish(label) {
   console.log(`${label}: ${counts.passed} passed, ${counts.failed} failed`);
   process.exit(counts.failed === 0 && counts.passed > 0 ? 0 : 1);
 }
+
+// Log in on the page as `name` and wait until its socket is open.
+export async function login(page, name) {
+  await page.fill("#name", name);
+  await page.click("#login");
+  await page.waitForFunction(
+    () => document.querySelector("#status").dataset.state === "open",
+  );
+}

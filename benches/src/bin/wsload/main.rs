@@ -199,15 +199,9 @@ fn main() -> ExitCode {
         };
     }
     if let Some(count) = args.handshakes {
-        let tls = match &args.ca_file {
-            Some(path) => match wsproto::tls::client_config_with_ca_file(path) {
-                Ok(tls) => Some(tls),
-                Err(e) => {
-                    tracing::error!(error = %e, "--ca-file");
-                    return ExitCode::from(CANNOT_RUN);
-                }
-            },
-            None => None,
+        let tls = match client_tls(&args) {
+            Ok(tls) => tls,
+            Err(code) => return code,
         };
         return handshakes::run(&handshakes::Plan {
             count,
@@ -221,6 +215,22 @@ fn main() -> ExitCode {
         });
     }
     run_load(&args)
+}
+
+/// The client TLS config trusting `--ca-file`, if given.
+fn client_tls(
+    args: &Args,
+) -> Result<Option<std::sync::Arc<wsproto::tls::rustls::ClientConfig>>, ExitCode> {
+    match &args.ca_file {
+        Some(path) => match wsproto::tls::client_config_with_ca_file(path) {
+            Ok(tls) => Ok(Some(tls)),
+            Err(e) => {
+                tracing::error!(error = %e, "--ca-file");
+                Err(ExitCode::from(CANNOT_RUN))
+            }
+        },
+        None => Ok(None),
+    }
 }
 
 fn run_load(args: &Args) -> ExitCode {
@@ -237,15 +247,9 @@ fn run_load(args: &Args) -> ExitCode {
         max_frame_size: args.size.max(1 << 20),
         ..Config::default()
     };
-    let tls = match &args.ca_file {
-        Some(path) => match wsproto::tls::client_config_with_ca_file(path) {
-            Ok(tls) => Some(tls),
-            Err(e) => {
-                tracing::error!(error = %e, "--ca-file");
-                return ExitCode::from(CANNOT_RUN);
-            }
-        },
-        None => None,
+    let tls = match client_tls(args) {
+        Ok(tls) => tls,
+        Err(code) => return code,
     };
     let mut total = ConnStats::default();
     let mut conns = Vec::with_capacity(args.connections);
