@@ -115,32 +115,39 @@ mod tests {
     use super::*;
     use std::sync::mpsc::channel;
 
+    /// Run a job that reports the thread it ran on.
+    fn thread_of(workers: &Arc<Workers>) -> std::thread::ThreadId {
+        let (tx, rx) = channel();
+        workers
+            .run(Box::new(move || {
+                tx.send(std::thread::current().id()).unwrap();
+            }))
+            .unwrap();
+        rx.recv_timeout(Duration::from_secs(5)).unwrap()
+    }
+
+    /// Wait until `n` threads are idle.
+    fn wait_idle(workers: &Workers, n: usize) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while workers.idle() != n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} idle",
+                workers.idle()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     #[test]
     fn a_thread_whose_job_ended_runs_the_next_one() {
         let workers = Arc::new(Workers::new(64 * 1024));
-        let (tx, rx) = channel();
+        let first = thread_of(&workers);
         for _ in 0..3 {
-            let tx1 = tx.clone();
-            workers
-                .run(Box::new(move || {
-                    tx1.send(std::thread::current().id()).unwrap();
-                }))
-                .unwrap();
-            let first = rx.recv_timeout(Duration::from_secs(5)).unwrap();
-            // Wait until the thread is idle again, then check it is reused.
-            let deadline = std::time::Instant::now() + Duration::from_secs(5);
-            while workers.idle() == 0 && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            let tx2 = tx.clone();
-            workers
-                .run(Box::new(move || {
-                    tx2.send(std::thread::current().id()).unwrap();
-                }))
-                .unwrap();
-            assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), first);
+            // Once the thread is idle again, the next job goes to it.
+            wait_idle(&workers, 1);
+            assert_eq!(thread_of(&workers), first);
         }
-        assert!(workers.idle() <= 1);
     }
 
     #[test]
