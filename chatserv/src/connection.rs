@@ -23,6 +23,10 @@ use crate::outlet::Outlet;
 use crate::session::Session;
 use crate::state::{Settings, Shared, SlotGuard};
 
+/// Longest wait for a login to come back from the Redis stream before
+/// the 101 (cluster mode; normally a round trip or two to Redis).
+const CLUSTER_LOGIN_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// `Retry-After` (seconds) of a 429 for too many connections from one IP.
 const RETRY_AFTER: &str = "10";
 
@@ -191,6 +195,13 @@ fn start(
             info!(%peer, status = 503, "upgrade refused: {why}");
             Response::text(503, why).write_to(&mut stream)?;
             return Ok(());
+        }
+    }
+    if let Some(cluster) = shared.hub.cluster() {
+        // Cluster mode: answer 101 once the login is in the stream, so a
+        // login that starts after this 101, on any node, wins over it.
+        if !cluster.wait_login(id, CLUSTER_LOGIN_WAIT) {
+            debug!(%peer, conn = id, "login not back from the stream in time; answering anyway");
         }
     }
     let started = upgrade(stream, request, Accept::default(), &settings.ws, leftover)

@@ -176,25 +176,55 @@ fn login_on_another_node_kicks_and_racing_logins_leave_one() {
         let ta = std::thread::spawn(move || connect_raw(&ua));
         let tb = std::thread::spawn(move || connect_raw(&ub));
         let mut pair = [ta.join().unwrap(), tb.join().unwrap()];
-        std::thread::sleep(Duration::from_millis(1500));
-        bob.send(Message::text(format!("ping{round}"))).unwrap();
-        let mut alive = 0;
-        for ws in pair.iter_mut() {
-            ws.get_mut()
-                .set_read_timeout(Some(Duration::from_secs(5)))
-                .unwrap();
-            match ws.read() {
-                Ok(Message::Text(t)) => {
-                    assert!(t.starts_with("ping"), "{t}");
-                    alive += 1;
+        // Exactly one of the two is closed with 4001: wait (bounded) for
+        // the first Close, then give the other a while to (wrongly) get
+        // one too.
+        let mut closed = [false, false];
+        let mut deadline = Instant::now() + Duration::from_secs(10);
+        let mut grace_started = false;
+        while Instant::now() < deadline {
+            for (ws, closed) in pair.iter_mut().zip(closed.iter_mut()) {
+                if *closed {
+                    continue;
                 }
-                Ok(Message::Close(f)) => assert_eq!(code(&f), Some(4001)),
-                other => panic!("{other:?}"),
+                ws.get_mut()
+                    .set_read_timeout(Some(Duration::from_millis(50)))
+                    .unwrap();
+                match ws.read() {
+                    Ok(Message::Close(f)) => {
+                        assert_eq!(code(&f), Some(4001));
+                        *closed = true;
+                    }
+                    Ok(Message::Text(t)) => panic!("round {round}: unexpected text {t}"),
+                    Ok(_) => {}
+                    Err(wsproto::Error::Io(e))
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) => {}
+                    Err(e) => panic!("round {round}: {e}"),
+                }
+            }
+            if closed.contains(&true) && !grace_started {
+                grace_started = true;
+                deadline = Instant::now() + Duration::from_secs(1);
             }
         }
+        let alive = closed.iter().filter(|c| !**c).count();
         assert_eq!(
             alive, 1,
             "round {round}: {alive} of the two racing logins survived"
+        );
+        // The survivor still chats.
+        bob.send(Message::text(format!("ping{round}"))).unwrap();
+        let survivor = if closed[0] {
+            &mut pair[1]
+        } else {
+            &mut pair[0]
+        };
+        assert_eq!(
+            collect(survivor, 1, Duration::from_secs(5)),
+            [format!("ping{round} -- FROM bob")]
         );
     }
 }

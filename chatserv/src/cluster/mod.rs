@@ -175,6 +175,8 @@ pub struct Cluster {
     /// Generations of this node's sessions whose login came back from the
     /// stream, by connection id.
     gens: Mutex<HashMap<u64, u64>>,
+    /// Signalled when a login of this node comes back (`gens` grows).
+    gen_seen: std::sync::Condvar,
     own_heartbeat: Mutex<Option<Instant>>,
     presence: Mutex<BTreeMap<String, Vec<String>>>,
     remote_online: AtomicUsize,
@@ -226,6 +228,7 @@ pub fn start(args: &ClusterArgs, id: &str, shared: &Arc<Shared>) -> Result<Optio
         reader_up: AtomicBool::new(false),
         publisher_up: AtomicBool::new(false),
         gens: Mutex::default(),
+        gen_seen: std::sync::Condvar::new(),
         own_heartbeat: Mutex::new(None),
         presence: Mutex::default(),
         remote_online: AtomicUsize::new(0),
@@ -305,6 +308,24 @@ impl Cluster {
             .outbox
             .push(Arc::clone(user), conn, Kind::Login, now_micros(), true);
         self.publish_wake.notify_one();
+    }
+
+    /// Wait (at most `timeout`) until the login of connection `conn` has
+    /// come back from the stream, so that a login answered with 101 here
+    /// is before, in the stream, any login that starts after it on any
+    /// node: "the later login wins" then means later in time, as users
+    /// see it. No wait while Redis is unreachable (local-only service).
+    /// Returns whether the login is in the stream.
+    pub fn wait_login(&self, conn: u64, timeout: Duration) -> bool {
+        if !lock(&self.state).online {
+            return false;
+        }
+        let gens = lock(&self.gens);
+        let (gens, _) = self
+            .gen_seen
+            .wait_timeout_while(gens, timeout, |g| !g.contains_key(&conn))
+            .unwrap_or_else(|e| e.into_inner());
+        gens.contains_key(&conn)
     }
 
     /// Recompute whether local delivery goes through the stream. Going
@@ -392,6 +413,7 @@ impl Cluster {
                     }
                     Kind::Login if d.seq == e.seq => {
                         lock(&self.gens).insert(d.conn, e.gen);
+                        self.gen_seen.notify_all();
                     }
                     _ => {}
                 }
