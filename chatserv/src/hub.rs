@@ -173,13 +173,11 @@ impl Hub {
                 result.sender_replaced = true;
                 return result;
             }
-            for session in sessions.values().filter(|s| s.id != from_id) {
-                match session.try_send(&line) {
-                    Ok(()) => result.delivered += 1,
-                    Err(QueueError::Full) => result.too_slow.push(session.clone()),
-                    Err(QueueError::Gone) => {}
-                }
-            }
+            send_each(
+                sessions.values().filter(|s| s.id != from_id),
+                &line,
+                &mut result,
+            );
         }
         self.drop_slow(&result);
         result
@@ -192,13 +190,11 @@ impl Hub {
         let line = PreparedMessage::text(text);
         {
             let sessions = self.read();
-            for session in sessions.values().filter(|s| *s.user != *skip) {
-                match session.try_send(&line) {
-                    Ok(()) => result.delivered += 1,
-                    Err(QueueError::Full) => result.too_slow.push(session.clone()),
-                    Err(QueueError::Gone) => {}
-                }
-            }
+            send_each(
+                sessions.values().filter(|s| *s.user != *skip),
+                &line,
+                &mut result,
+            );
         }
         self.drop_slow(&result);
         result
@@ -236,6 +232,22 @@ impl Hub {
             session.close(CloseCode::Away, "going away", true);
         }
         sessions.len()
+    }
+}
+
+/// Hand `line` to each of `recipients`, counting who took it and who
+/// is too slow.
+fn send_each<'a>(
+    recipients: impl Iterator<Item = &'a Session>,
+    line: &PreparedMessage,
+    result: &mut Broadcast,
+) {
+    for session in recipients {
+        match session.try_send(line) {
+            Ok(()) => result.delivered += 1,
+            Err(QueueError::Full) => result.too_slow.push(session.clone()),
+            Err(QueueError::Gone) => {}
+        }
     }
 }
 
