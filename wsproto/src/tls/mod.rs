@@ -79,209 +79,32 @@
 //! [`SplitStream`]: crate::SplitStream
 
 use std::fmt;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, BufRead, IoSlice, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError};
 
 pub use rustls;
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, Connection, RootCertStore, ServerConfig};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig};
 
 use crate::split::SplitStream;
+
+mod config;
+mod copy;
+mod problem;
+
+pub(crate) use problem::{certificate_problem, describe};
+
+pub use config::{
+    client_config, client_config_with_ca_file, client_config_with_ca_pem, crypto_provider,
+    default_client_config, server_config_from_pem, server_config_from_pem_files, TlsConfigError,
+};
 
 /// Bytes read from the socket at a time: one full TLS record and its
 /// header.
 const READ_CHUNK: usize = 16 * 1024 + 512;
 /// Keep at most this much capacity in the output buffer between writes.
 const KEEP_OUT_CAPACITY: usize = 128 * 1024;
-
-/// The crypto provider every config built here uses: rustls' `ring`
-/// provider (its default cipher suites and key exchange groups).
-pub fn crypto_provider() -> Arc<CryptoProvider> {
-    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    PROVIDER
-        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
-        .clone()
-}
-
-/// A config file that could not be used: which file, and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsConfigError {
-    /// The file (or `<memory>` for PEM given as bytes).
-    pub path: PathBuf,
-    /// What is wrong with it.
-    pub problem: String,
-}
-
-impl fmt::Display for TlsConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path.display(), self.problem)
-    }
-}
-
-impl std::error::Error for TlsConfigError {}
-
-fn config_error(path: &Path, problem: impl Into<String>) -> TlsConfigError {
-    TlsConfigError {
-        path: path.to_owned(),
-        problem: problem.into(),
-    }
-}
-
-fn read_file(path: &Path) -> Result<Vec<u8>, TlsConfigError> {
-    std::fs::read(path).map_err(|e| config_error(path, format!("cannot read it: {e}")))
-}
-
-fn parse_certs(path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
-    let certs = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| config_error(path, format!("not a valid PEM certificate file: {e}")))?;
-    if certs.is_empty() {
-        return Err(config_error(
-            path,
-            "contains no certificate (no \"-----BEGIN CERTIFICATE-----\" block)",
-        ));
-    }
-    Ok(certs)
-}
-
-/// A server config from a PEM certificate chain (the server's certificate
-/// first, then its intermediates) and a PEM private key (PKCS#8, PKCS#1
-/// or SEC1), with the [`crypto_provider`] and TLS 1.2 and 1.3.
-///
-/// Every problem names the file: unreadable, not PEM, no certificate or
-/// key in it, a key rustls cannot use, or a key that does not belong to
-/// the certificate.
-pub fn server_config_from_pem_files(
-    chain: &Path,
-    key: &Path,
-) -> Result<Arc<ServerConfig>, TlsConfigError> {
-    let chain_pem = read_file(chain)?;
-    let key_pem = read_file(key)?;
-    server_config_from_pem_named(chain, &chain_pem, key, &key_pem)
-}
-
-/// Like [`server_config_from_pem_files`], from PEM bytes.
-pub fn server_config_from_pem(
-    chain: &[u8],
-    key: &[u8],
-) -> Result<Arc<ServerConfig>, TlsConfigError> {
-    let memory = Path::new("<memory>");
-    server_config_from_pem_named(memory, chain, memory, key)
-}
-
-fn server_config_from_pem_named(
-    chain_path: &Path,
-    chain: &[u8],
-    key_path: &Path,
-    key: &[u8],
-) -> Result<Arc<ServerConfig>, TlsConfigError> {
-    let certs = parse_certs(chain_path, chain)?;
-    let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| {
-        config_error(
-            key_path,
-            match e {
-                rustls::pki_types::pem::Error::NoItemsFound => {
-                    "contains no private key (no \"-----BEGIN PRIVATE KEY-----\" block)".to_owned()
-                }
-                e => format!("not a valid PEM private key: {e}"),
-            },
-        )
-    })?;
-    let provider = crypto_provider();
-    let signing_key = provider
-        .key_provider
-        .load_private_key(key.clone_key())
-        .map_err(|e| config_error(key_path, format!("unusable private key: {e}")))?;
-    let certified = rustls::sign::CertifiedKey::new(certs.clone(), signing_key);
-    match certified.keys_match() {
-        Ok(()) => {}
-        Err(rustls::Error::InconsistentKeys(_)) => {
-            return Err(config_error(
-                key_path,
-                format!(
-                    "this private key does not belong to the certificate in {}",
-                    chain_path.display()
-                ),
-            ))
-        }
-        // The public key could not be compared (an unusual key type):
-        // rustls checks the signature at the first handshake instead.
-        Err(_) => {}
-    }
-    let config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| config_error(chain_path, format!("TLS configuration: {e}")))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| config_error(chain_path, format!("unusable certificate or key: {e}")))?;
-    Ok(Arc::new(config))
-}
-
-/// A client config trusting exactly `roots`, with the [`crypto_provider`].
-pub fn client_config(roots: RootCertStore) -> Arc<ClientConfig> {
-    Arc::new(
-        ClientConfig::builder_with_provider(crypto_provider())
-            .with_safe_default_protocol_versions()
-            .expect("the ring provider supports TLS 1.2 and 1.3")
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    )
-}
-
-/// A client config trusting the certificates in a PEM file (e.g. your own
-/// CA), and nothing else.
-pub fn client_config_with_ca_file(path: &Path) -> Result<Arc<ClientConfig>, TlsConfigError> {
-    let pem = read_file(path)?;
-    client_config_with_ca_named(path, &pem)
-}
-
-/// Like [`client_config_with_ca_file`], from PEM bytes.
-pub fn client_config_with_ca_pem(pem: &[u8]) -> Result<Arc<ClientConfig>, TlsConfigError> {
-    client_config_with_ca_named(Path::new("<memory>"), pem)
-}
-
-fn client_config_with_ca_named(
-    path: &Path,
-    pem: &[u8],
-) -> Result<Arc<ClientConfig>, TlsConfigError> {
-    let mut roots = RootCertStore::empty();
-    for cert in parse_certs(path, pem)? {
-        roots
-            .add(cert)
-            .map_err(|e| config_error(path, format!("not a usable CA certificate: {e}")))?;
-    }
-    Ok(client_config(roots))
-}
-
-/// The config [`connect`](crate::connect) uses for `wss://`: the WebPKI
-/// roots, or with the feature `tls-native-roots` the operating system's
-/// certificate store. Built once.
-pub fn default_client_config() -> Arc<ClientConfig> {
-    static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| client_config(default_roots()))
-        .clone()
-}
-
-#[cfg(not(feature = "tls-native-roots"))]
-fn default_roots() -> RootCertStore {
-    RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    }
-}
-
-#[cfg(feature = "tls-native-roots")]
-fn default_roots() -> RootCertStore {
-    let mut roots = RootCertStore::empty();
-    // Certificates the store has but rustls cannot parse are skipped.
-    let found = rustls_native_certs::load_native_certs();
-    roots.add_parsable_certificates(found.certs);
-    roots
-}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -347,7 +170,7 @@ impl Shared {
         let mut conn = lock(&self.conn);
         while conn.wants_write() {
             // Writing into a Vec never fails.
-            if conn.write_tls(&mut out.buf).is_err() {
+            if conn.write_tls(&mut copy::VecSink(&mut out.buf)).is_err() {
                 break;
             }
         }
@@ -418,7 +241,7 @@ impl Shared {
             let mut conn = lock(&self.conn);
             let n = seal(&mut conn.writer())?;
             while conn.wants_write() {
-                if conn.write_tls(&mut out.buf).is_err() {
+                if conn.write_tls(&mut copy::VecSink(&mut out.buf)).is_err() {
                     break;
                 }
             }
@@ -469,6 +292,31 @@ impl Drop for Shared {
     }
 }
 
+/// Decrypted bytes into `dst`, like rustls' `Reader::read` but copied
+/// with [`copy::copy`] (see there): `WouldBlock` when there are none yet,
+/// `Ok(0)` after a `close_notify`, `UnexpectedEof` after a TCP close
+/// without one.
+fn read_plaintext(conn: &mut Connection, dst: &mut [u8]) -> io::Result<usize> {
+    let mut reader = conn.reader();
+    let mut n = 0;
+    while n < dst.len() {
+        let chunk = match reader.fill_buf() {
+            Ok(chunk) => chunk,
+            // Reported by the next call.
+            Err(_) if n > 0 => break,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            break;
+        }
+        let k = chunk.len().min(dst.len() - n);
+        copy::copy(&mut dst[n..n + k], &chunk[..k]);
+        reader.consume(k);
+        n += k;
+    }
+    Ok(n)
+}
+
 /// The reading side's own state: bytes read from the socket and not yet
 /// given to rustls.
 #[derive(Debug, Default)]
@@ -491,7 +339,7 @@ impl ReadSide {
             let result = {
                 let mut conn = lock(&shared.conn);
                 let result = loop {
-                    match conn.reader().read(dst) {
+                    match read_plaintext(&mut conn, dst) {
                         Ok(n) => break Some(Ok(n)),
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                         // TCP closed without close_notify: the end of the
@@ -521,8 +369,7 @@ impl ReadSide {
 
     /// Give rustls the buffered socket bytes and decrypt them.
     fn feed(&mut self, shared: &Shared, conn: &mut Connection) -> io::Result<()> {
-        let mut slice = &self.buf[self.start..self.end];
-        let n = conn.read_tls(&mut slice)?;
+        let n = conn.read_tls(&mut copy::SliceSource(&self.buf[self.start..self.end]))?;
         self.start += n;
         conn.process_new_packets().map_err(|e| shared.fail(e))?;
         Ok(())
@@ -662,14 +509,16 @@ impl Write for TlsStream {
         if self.shared.is_handshaking() {
             self.complete_handshake()?;
         }
-        self.shared.write_with(|w| w.write(buf))
+        self.shared
+            .write_with(|w| copy::with_pieces(&[IoSlice::new(buf)], |p| w.write_vectored(p)))
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         if self.shared.is_handshaking() {
             self.complete_handshake()?;
         }
-        self.shared.write_with(|w| w.write_vectored(bufs))
+        self.shared
+            .write_with(|w| copy::with_pieces(bufs, |p| w.write_vectored(p)))
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -701,11 +550,13 @@ impl Read for TlsReadHalf {
 
 impl Write for TlsWriteHalf {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.shared.write_with(|w| w.write(buf))
+        self.shared
+            .write_with(|w| copy::with_pieces(&[IoSlice::new(buf)], |p| w.write_vectored(p)))
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.shared.write_with(|w| w.write_vectored(bufs))
+        self.shared
+            .write_with(|w| copy::with_pieces(bufs, |p| w.write_vectored(p)))
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -747,75 +598,3 @@ impl SplitStream for TlsStream {
 }
 
 crate::stream::socket_timeouts!(TlsStream, TlsReadHalf, TlsWriteHalf);
-
-/// The text of [`Error::Tls`](crate::Error::Tls) for a TLS failure that
-/// is not a refused peer certificate: rustls' description, and for the
-/// failures of certificate authentication (a server that requires a
-/// client certificate, a peer that refused ours) what to do about it.
-pub(crate) fn describe(e: &rustls::Error) -> String {
-    use rustls::AlertDescription as A;
-    let hint = match e {
-        // Only a server asks for a certificate, so this side is the client.
-        rustls::Error::AlertReceived(A::CertificateRequired) => {
-            "the server requires a client certificate and this client sent none: \
-             build the ClientConfig with `with_client_auth_cert` (a certificate \
-             issued by a CA the server trusts) and connect with `connect_tls_with`"
-        }
-        rustls::Error::AlertReceived(
-            A::BadCertificate
-            | A::UnsupportedCertificate
-            | A::CertificateRevoked
-            | A::CertificateExpired
-            | A::CertificateUnknown
-            | A::UnknownCA
-            | A::AccessDenied,
-        ) => {
-            "the peer refused this side's certificate (a server refusing a client \
-             certificate: use one issued by a CA the server trusts, currently valid, \
-             for client authentication; a client refusing the server's: give the \
-             client the CA that issued it)"
-        }
-        rustls::Error::NoCertificatesPresented => {
-            "this side requires a certificate from the peer (a server with a client \
-             certificate verifier) and the client sent none"
-        }
-        _ => return e.to_string(),
-    };
-    format!("{e}: {hint}")
-}
-
-/// What a certificate check found wrong (see
-/// [`Error::Certificate`](crate::Error::Certificate)).
-pub(crate) fn certificate_problem(e: &rustls::Error) -> Option<crate::error::CertificateProblem> {
-    use crate::error::CertificateProblem as P;
-    use rustls::CertificateError as C;
-    let rustls::Error::InvalidCertificate(c) = e else {
-        return None;
-    };
-    Some(match c {
-        C::UnknownIssuer => P::UnknownIssuer,
-        C::NotValidForName => P::NameMismatch {
-            detail: String::new(),
-        },
-        C::NotValidForNameContext {
-            expected,
-            presented,
-        } => P::NameMismatch {
-            detail: format!(
-                "expected {expected:?}, the certificate names {}",
-                presented.join(", ")
-            ),
-        },
-        C::Expired | C::ExpiredContext { .. } => P::Expired,
-        C::NotValidYet | C::NotValidYetContext { .. } => P::NotYetValid,
-        C::Revoked => P::Revoked,
-        C::BadSignature => P::BadSignature,
-        C::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => P::Other(
-            "it is a CA certificate used as the server's own certificate \
-             (make the server certificate with basicConstraints CA:FALSE)"
-                .to_owned(),
-        ),
-        C::Other(other) => P::Other(format!("rejected: {other}")),
-        other => P::Other(format!("rejected: {other:?}")),
-    })
-}
