@@ -14,7 +14,10 @@
 #   -o  directory for raw results (default a fresh temp dir)
 #   -m  also give the two servers GLIBC_TUNABLES=$MEMCPY_TUNABLE (see below)
 #   SIZES, CONNS, INFLIGHTS (env) narrow the grid, e.g. SIZES=65536 CONNS=64.
-#   SERVERS (env) picks the columns (default "wsproto tungstenite mio").
+#   SERVERS (env) picks the columns (default "wsproto tungstenite mio");
+#       add "fastwebsockets" for the event-loop peer (benches/src/bin/
+#       echo_fastwebsockets.rs: fastwebsockets on tokio, one worker per core),
+#       shown with its ratio to tungstenite like mio.
 #   TLS=1 (env): the same over wss://: both servers get --tls-cert/--tls-key
 #       (a test certificate from the interop crate's gen_certs, one rustls
 #       config: same provider, same negotiated cipher suite) and 256 KiB
@@ -55,7 +58,7 @@ done
 
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
-bench_setup echo-bench wsload echo_wsproto echo_tungstenite example:mio_server
+bench_setup echo-bench wsload echo_wsproto echo_tungstenite echo_fastwebsockets example:mio_server
 SERVER_TLS=()
 if [[ ${TLS:-0} == 1 ]]; then
   [[ -n "${NO_BUILD:-}" ]] || (cd "$ROOT" && cargo build --release -q -p interop --bin gen_certs)
@@ -73,7 +76,10 @@ for server in $SERVERS; do
     mio)
       [[ ${TLS:-0} == 1 ]] && { echo "the mio server has no TLS; leave it out of SERVERS" >&2; exit 2; }
       GLIBC_TUNABLES=$SERVER_TUNABLES start_server mio "$BIN/examples/mio_server" ;;
-    *) echo "unknown server $server (wsproto, tungstenite, mio)" >&2; exit 2 ;;
+    fastwebsockets)
+      [[ ${TLS:-0} == 1 ]] && { echo "the fastwebsockets server has no TLS; leave it out of SERVERS" >&2; exit 2; }
+      GLIBC_TUNABLES=$SERVER_TUNABLES start_server fastwebsockets "$BIN/echo_fastwebsockets" ;;
+    *) echo "unknown server $server (wsproto, tungstenite, mio, fastwebsockets)" >&2; exit 2 ;;
   esac
 done
 
@@ -124,8 +130,11 @@ def size(s):
 
 print(f"Echo benchmark: {duration} per run, median of {runs}; load average {start_load} before, "
       f"{end_load} after; cpu_dma_latency {dma}; servers' GLIBC_TUNABLES: {memcpy}.\n")
-print("| scenario (size, conns, in flight) | wsproto msgs/s | tungstenite msgs/s | ratio | paired ratio | target | wsproto p50/p99 µs | tungstenite p50/p99 µs | server CPU µs/msg (ws/tung) | of which kernel (ws/tung) | load generator CPU µs/msg (ws/tung) | ceiling | errors+mismatched bytes (ws/tung) | mio msgs/s | mio ratio | mio p50/p99 µs | mio server CPU µs/msg | mio errors |")
-print("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+any_fws = any("fastwebsockets" in v for v in rows.values())
+fws_head = " fastwebsockets msgs/s | fastwebsockets ratio | fastwebsockets server CPU µs/msg | fastwebsockets errors |" if any_fws else ""
+fws_rule = "---:|---:|---:|---:|" if any_fws else ""
+print("| scenario (size, conns, in flight) | wsproto msgs/s | tungstenite msgs/s | ratio | paired ratio | target | wsproto p50/p99 µs | tungstenite p50/p99 µs | server CPU µs/msg (ws/tung) | of which kernel (ws/tung) | load generator CPU µs/msg (ws/tung) | ceiling | errors+mismatched bytes (ws/tung) | mio msgs/s | mio ratio | mio p50/p99 µs | mio server CPU µs/msg | mio errors |" + fws_head)
+print("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + fws_rule)
 failed = 0
 for (s, c, w) in sorted(rows, key=lambda k: (k[0], k[1], k[2])):
     a, b = rows[(s, c, w)].get("wsproto", []), rows[(s, c, w)].get("tungstenite", [])
@@ -136,6 +145,11 @@ for (s, c, w) in sorted(rows, key=lambda k: (k[0], k[1], k[2])):
     mio_ratio = f"{rm / rb:.2f}x" if (rb and m) else "-"
     mio_cols = (f"| {rm:,.0f} | {mio_ratio} | {med(m,'rtt_p50_us'):.0f} / {med(m,'rtt_p99_us'):.0f} "
                 f"| {cpu_per_msg(m):.2f} | {errs(m)} |") if m else "| - | - | - | - | - |"
+    f = rows[(s, c, w)].get("fastwebsockets", [])
+    rf = med(f, "msgs_per_s")
+    if any_fws:
+        mio_cols += (f" {rf:,.0f} | {rf / rb:.2f}x | {cpu_per_msg(f):.2f} | {errs(f)} |"
+                     if (f and rb) else " - | - | - | - |")
     # Each run's wsproto figure over the tungstenite figure of the same
     # run (measured back to back): less exposed to drift across runs.
     by_run = {r["run"]: float(r.get("msgs_per_s", 0)) for r in b}
