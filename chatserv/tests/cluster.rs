@@ -5,10 +5,10 @@
 mod common;
 
 use std::collections::HashMap;
-use std::net::TcpStream;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use common::flood::{flood_until_dropped, numbered_reader, stalled_client, Flood};
 use common::redis::{self, Redis};
 use common::{code, http, read_until_close, Server};
 use wsproto::{Message, WebSocket};
@@ -483,65 +483,29 @@ fn a_stalled_reader_on_one_node_is_dropped_with_1008_and_nobody_waits() {
     if !redis::available() {
         return;
     }
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
     use std::sync::Arc;
     let redis = Redis::start(false);
     let a = node(&redis.url(), "a", &["--send-queue", "16"]);
     let b = node(&redis.url(), "b", &[]);
-    // A client on node a that completes the handshake and never reads,
-    // with a tiny receive buffer.
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    socket.connect(&a.addr.into()).unwrap();
-    let request = wsproto::ClientRequest::new(&a.url("stalled")).unwrap();
-    let config = wsproto::Config {
-        deflate: None,
-        ..wsproto::Config::default()
-    };
-    let (_stalled, _) =
-        wsproto::client_handshake(TcpStream::from(socket), &request, &config).unwrap();
+    // A client on node a that completes the handshake and never reads.
+    let _stalled = stalled_client(&a, "stalled");
     let mut ann = b.connect("ann");
     let received = Arc::new(AtomicUsize::new(0));
     let readers: Vec<_> = [a.connect("bob"), b.connect("carol")]
         .into_iter()
-        .map(|mut ws| {
-            let received = Arc::clone(&received);
-            std::thread::spawn(move || {
-                let mut i = 0;
-                loop {
-                    let t = common::read_text(&mut ws);
-                    if t == "end -- FROM ann" {
-                        return i;
-                    }
-                    assert!(t.starts_with(&format!("{i:05} ")), "out of order at {i}");
-                    i += 1;
-                    received.fetch_add(1, Ordering::SeqCst);
-                }
-            })
-        })
+        .map(|ws| numbered_reader(ws, Arc::clone(&received)))
         .collect();
-    let filler = "y".repeat(32 * 1024);
-    let deadline = Instant::now() + Duration::from_secs(40);
-    let mut sent = 0;
-    let mut dropped_at = None;
-    while sent < 2000 && dropped_at.is_none_or(|at| sent < at + 50) {
-        // Both readers at most 8 behind: only the stalled client can fill
-        // its queue of 16.
-        while received.load(Ordering::SeqCst) + 16 < 2 * sent {
-            assert!(Instant::now() < deadline, "the readers stopped receiving");
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        ann.send(Message::text(format!("{sent:05} {filler}")))
-            .unwrap();
-        sent += 1;
-        if dropped_at.is_none()
-            && sent % 10 == 0
-            && a.log().iter().any(|l| l.contains("dropping stalled"))
-        {
-            dropped_at = Some(sent);
-        }
-    }
-    ann.send(Message::text("end")).unwrap();
+    let flood = Flood {
+        readers: 2,
+        slack: 8,
+        max: 2000,
+        after_drop: 50,
+        timeout: Duration::from_secs(40),
+    };
+    let (sent, dropped_at) = flood_until_dropped(&mut ann, &received, &flood, || {
+        a.log().iter().any(|l| l.contains("dropping stalled"))
+    });
     assert!(dropped_at.is_some(), "the stalled client was never dropped");
     for r in readers {
         assert_eq!(r.join().unwrap(), sent, "a reader missed messages");

@@ -2,14 +2,13 @@
 
 mod common;
 
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{code, read_text, read_until_close, Server, IO_TIMEOUT};
-use socket2::{Domain, Socket, Type};
-use wsproto::{ClientRequest, Config, Error, Message, WebSocket};
+use common::flood::{flood_until_dropped, numbered_reader, stalled_client, Flood};
+use common::{code, read_text, read_until_close, Server};
+use wsproto::{Error, Message};
 
 #[test]
 fn binary_messages_are_refused_with_1003() {
@@ -152,24 +151,6 @@ fn server_pings_and_pongs_keep_a_quiet_client_alive() {
     assert_eq!(reader.join().unwrap(), "still there? -- FROM bob");
 }
 
-/// A client with a tiny receive buffer that completes the handshake and
-/// then never reads.
-fn stalled_client(server: &Server, user: &str) -> WebSocket<TcpStream> {
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    socket.connect(&server.addr.into()).unwrap();
-    let stream: TcpStream = socket.into();
-    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    let request = ClientRequest::new(&server.url(user)).unwrap();
-    // No compression: the stalled client's kernel buffers must fill up.
-    let config = Config {
-        deflate: None,
-        ..Config::default()
-    };
-    let (ws, _) = wsproto::client_handshake(stream, &request, &config).unwrap();
-    ws
-}
-
 #[test]
 fn stalled_reader_is_dropped_with_1008_and_others_get_everything() {
     // Enough to fill the stalled client's kernel buffers (a few MiB on
@@ -182,48 +163,17 @@ fn stalled_reader_is_dropped_with_1008_and_others_get_everything() {
     let bob = server.connect("bob");
 
     let received = Arc::new(AtomicUsize::new(0));
-    let bob_thread = {
-        let received = Arc::clone(&received);
-        std::thread::spawn(move || {
-            let mut bob = bob;
-            let mut i = 0;
-            loop {
-                let text = read_text(&mut bob);
-                if text == "end -- FROM ann" {
-                    return i;
-                }
-                assert!(
-                    text.starts_with(&format!("{i:05} ")),
-                    "bob: out of order at {i}"
-                );
-                assert!(text.ends_with(" -- FROM ann"));
-                i += 1;
-                received.fetch_add(1, Ordering::SeqCst);
-            }
-        })
+    let bob_thread = numbered_reader(bob, Arc::clone(&received));
+    let flood = Flood {
+        readers: 1,
+        slack: 8,
+        max: MAX,
+        after_drop: AFTER_DROP,
+        timeout: Duration::from_secs(30),
     };
-    let filler = "y".repeat(32 * 1024);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut sent = 0;
-    let mut dropped_at = None;
-    while sent < MAX && dropped_at.is_none_or(|at| sent < at + AFTER_DROP) {
-        // Keep bob at most 8 messages behind so that only the stalled
-        // client can fill its queue of 16.
-        while received.load(Ordering::SeqCst) + 8 < sent {
-            assert!(Instant::now() < deadline, "bob stopped receiving");
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        ann.send(Message::text(format!("{sent:05} {filler}")))
-            .unwrap();
-        sent += 1;
-        if dropped_at.is_none()
-            && sent % 10 == 0
-            && server.log().iter().any(|l| l.contains("dropping stalled"))
-        {
-            dropped_at = Some(sent);
-        }
-    }
-    ann.send(Message::text("end")).unwrap();
+    let (sent, dropped_at) = flood_until_dropped(&mut ann, &received, &flood, || {
+        server.log().iter().any(|l| l.contains("dropping stalled"))
+    });
     assert_eq!(bob_thread.join().unwrap(), sent, "bob missed messages");
     assert!(dropped_at.is_some(), "the stalled client was never dropped");
 

@@ -2,6 +2,7 @@
 //! talks to it with wsproto's client.
 #![allow(dead_code)]
 
+pub mod flood;
 pub mod redis;
 
 use std::io::{BufRead, BufReader, Read, Write};

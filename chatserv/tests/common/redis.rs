@@ -42,19 +42,7 @@ impl Redis {
     /// Start one; `aof` turns on the append-only file (data survives a
     /// restart), otherwise nothing is persisted.
     pub fn start(aof: bool) -> Redis {
-        let port = free_port();
-        let dir =
-            std::env::temp_dir().join(format!("chatserv-redis-{}-{port}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut redis = Redis {
-            child: None,
-            port,
-            dir,
-            aof,
-        };
-        redis.spawn();
-        redis
+        Redis::launch(free_port(), aof)
     }
 
     /// A Redis URL for a port where nothing listens yet ([`Redis::start_on`]).
@@ -65,6 +53,11 @@ impl Redis {
 
     /// Start one on a port reserved with [`Redis::reserve`].
     pub fn start_on(port: u16) -> Redis {
+        Redis::launch(port, false)
+    }
+
+    /// A fresh data directory for `port`, and the server started on it.
+    fn launch(port: u16, aof: bool) -> Redis {
         let dir =
             std::env::temp_dir().join(format!("chatserv-redis-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -73,7 +66,7 @@ impl Redis {
             child: None,
             port,
             dir,
-            aof: false,
+            aof,
         };
         redis.spawn();
         redis
