@@ -79,19 +79,24 @@
 //! [`SplitStream`]: crate::SplitStream
 
 use std::fmt;
-use std::io::{self, BufRead, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError};
 
 pub use rustls;
+use rustls::client::UnbufferedClientConnection;
 use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig};
+use rustls::server::UnbufferedServerConnection;
+use rustls::{ClientConfig, CommonState, ServerConfig};
 
 use crate::split::SplitStream;
 
 mod config;
 mod copy;
+mod engine;
 mod problem;
+
+use engine::{Conn, Op, Sealed};
 
 pub(crate) use problem::{certificate_problem, describe};
 
@@ -100,11 +105,19 @@ pub use config::{
     default_client_config, server_config_from_pem, server_config_from_pem_files, TlsConfigError,
 };
 
-/// Bytes read from the socket at a time: one full TLS record and its
-/// header.
+/// The read buffer: room for a whole record (16 KiB of plaintext plus
+/// TLS 1.2's largest expansion and the header) with as much again for
+/// what arrives behind it.
+const READ_BUF: usize = 32 * 1024;
+/// Bytes read from the socket at a time: a whole record and some.
 const READ_CHUNK: usize = 16 * 1024 + 512;
-/// Keep at most this much capacity in the output buffer between writes.
-const KEEP_OUT_CAPACITY: usize = 128 * 1024;
+/// Segments handed to rustls in one write at most.
+const MAX_SEGMENTS: usize = 16;
+/// Slices smaller than this are gathered into one segment (a record of
+/// its own each would cost 22 bytes and a seal apiece).
+const SMALL_SLICE: usize = 4096;
+/// Gather at most one record's worth.
+const GATHER_MAX: usize = 16 * 1024;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -121,20 +134,84 @@ fn is_retryable(e: &io::Error) -> bool {
     )
 }
 
-/// Sealed records waiting for the socket, in the order they were sealed.
+/// Sealed records waiting for the socket, in the order they were sealed,
+/// and the gathering buffer for small slices of a vectored write.
 #[derive(Debug, Default)]
 struct Out {
-    buf: Vec<u8>,
+    bytes: Sealed,
     sent: usize,
+    gather: Vec<u8>,
+}
+
+/// The TLS state both halves share (locked only to encrypt or decrypt).
+struct Tls {
+    conn: Conn,
+    /// Socket bytes not yet processed: `incoming[start..end]`. Every call
+    /// into rustls' state machine must see the same buffer (its handshake
+    /// deframer keeps offsets into it), so it lives here, not in a half.
+    incoming: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// The socket reached its end.
+    eof: bool,
+    /// Records the reading side produced (handshake messages, alerts,
+    /// key-update answers, tickets), waiting to join [`Out`] in order.
+    sealed: Sealed,
+    /// Plaintext a writer's pass decrypted (it has no read buffer to give
+    /// it): the reader takes it first.
+    backlog: Vec<u8>,
+    /// The peer sent `close_notify`.
+    peer_closed: bool,
+}
+
+impl Tls {
+    /// One pass of the state machine over the buffered input; records it
+    /// produces go to `out` (a writer's queue) or else to `self.sealed`.
+    fn pass(
+        &mut self,
+        op: &Op<'_>,
+        out: Option<&mut Sealed>,
+        on_data: &mut dyn FnMut(&[u8]),
+    ) -> Result<engine::Pass, rustls::Error> {
+        let out = match out {
+            Some(out) => out,
+            None => &mut self.sealed,
+        };
+        let pass = self
+            .conn
+            .pass(&mut self.incoming[self.start..self.end], op, out, on_data)?;
+        self.start += pass.consumed;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        self.peer_closed |= pass.peer_closed;
+        Ok(pass)
+    }
+
+    /// Append socket bytes behind the buffered ones.
+    fn push_input(&mut self, bytes: &[u8]) {
+        if self.start > 0 && self.incoming.len() - self.end < bytes.len() {
+            self.incoming.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.incoming.len() - self.end < bytes.len() {
+            self.incoming
+                .resize(self.end + bytes.len().max(READ_BUF), 0);
+        }
+        copy::copy(&mut self.incoming[self.end..self.end + bytes.len()], bytes);
+        self.end += bytes.len();
+    }
 }
 
 /// What both halves share: the socket (each half makes its own system
-/// calls on it), the TLS state (locked only to encrypt or decrypt), and
-/// the output queue (locked by whoever writes records out).
+/// calls on it), the TLS state, and the output queue (locked by whoever
+/// writes records out).
 struct Shared {
     sock: TcpStream,
-    /// Lock order: `out` before `conn`, never the other way.
-    conn: Mutex<Connection>,
+    /// Lock order: `out` before `tls`, never the other way.
+    tls: Mutex<Tls>,
     out: Mutex<Out>,
     /// The TLS failure that ended the connection, if any: every later
     /// call returns it (never block on a dead connection).
@@ -164,34 +241,29 @@ impl Shared {
         }
     }
 
-    /// Move the records rustls has sealed into `out` (the caller holds
-    /// the `out` lock).
+    /// Move the records the reading side sealed into `out` (the caller
+    /// holds the `out` lock).
     fn collect(&self, out: &mut Out) {
-        let mut conn = lock(&self.conn);
-        while conn.wants_write() {
-            // Writing into a Vec never fails.
-            if conn.write_tls(&mut copy::VecSink(&mut out.buf)).is_err() {
-                break;
-            }
+        let mut tls = lock(&self.tls);
+        if !tls.sealed.is_empty() {
+            out.bytes.append(tls.sealed.bytes());
+            tls.sealed.clear();
         }
     }
 
     /// Write `out` to the socket until it is empty. `WouldBlock` and
     /// time-outs leave the rest queued, to resume at the same byte.
     fn drain(&self, out: &mut Out) -> io::Result<()> {
-        while out.sent < out.buf.len() {
-            match (&self.sock).write(&out.buf[out.sent..]) {
+        while out.sent < out.bytes.bytes().len() {
+            match (&self.sock).write(&out.bytes.bytes()[out.sent..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => out.sent += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
-        out.buf.clear();
+        out.bytes.clear();
         out.sent = 0;
-        if out.buf.capacity() > KEEP_OUT_CAPACITY {
-            out.buf.shrink_to(KEEP_OUT_CAPACITY / 4);
-        }
         Ok(())
     }
 
@@ -203,13 +275,13 @@ impl Shared {
         self.drain(&mut out)
     }
 
-    /// Send the records the TLS state holds unless someone else is
+    /// Send the records the reading side sealed unless someone else is
     /// writing, in which case that writer sends them when its write ends
     /// (it checks again after releasing the lock). Errors are left for the
     /// next write or flush to report.
     fn hand_off(&self) {
         loop {
-            if !lock(&self.conn).wants_write() {
+            if lock(&self.tls).sealed.is_empty() {
                 return;
             }
             let mut out = match self.out.try_lock() {
@@ -226,32 +298,62 @@ impl Shared {
         }
     }
 
-    /// `write` (or `write_vectored`, through `seal`): push out what is
-    /// queued first; if the socket takes none of it, refuse the new bytes
-    /// with the socket's error; otherwise seal them and start writing.
-    fn write_with(
-        &self,
-        seal: impl FnOnce(&mut rustls::Writer<'_>) -> io::Result<usize>,
-    ) -> io::Result<usize> {
+    /// `write` / `write_vectored`: push out what is queued first; if the
+    /// socket takes none of it, refuse the new bytes with the socket's
+    /// error; otherwise seal them (large slices as they are, small ones
+    /// gathered into one) and start writing.
+    fn write_with(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         self.check()?;
         let mut out = lock(&self.out);
         self.collect(&mut out);
         self.drain(&mut out)?;
-        let n = {
-            let mut conn = lock(&self.conn);
-            let n = seal(&mut conn.writer())?;
-            while conn.wants_write() {
-                if conn.write_tls(&mut copy::VecSink(&mut out.buf)).is_err() {
-                    break;
+        let Out { bytes, gather, .. } = &mut *out;
+        // The segments to seal: the leading small slices gathered into
+        // one, then the large slices as they are (a small slice after a
+        // large one waits for the next call).
+        let mut slices = bufs.iter().filter(|b| !b.is_empty()).peekable();
+        gather.clear();
+        while let Some(small) =
+            slices.next_if(|b| b.len() < SMALL_SLICE && gather.len() + b.len() <= GATHER_MAX)
+        {
+            gather.extend_from_slice(small);
+        }
+        let mut segments: [&[u8]; MAX_SEGMENTS] = [&[]; MAX_SEGMENTS];
+        let mut count = 0;
+        if !gather.is_empty() {
+            segments[0] = gather;
+            count = 1;
+        }
+        while count < MAX_SEGMENTS {
+            match slices.next_if(|b| b.len() >= SMALL_SLICE) {
+                Some(large) => {
+                    segments[count] = large;
+                    count += 1;
                 }
+                None => break,
             }
-            n
+        }
+        let taken: usize = segments[..count].iter().map(|s| s.len()).sum();
+        let sealed = {
+            let mut tls = lock(&self.tls);
+            if !tls.sealed.is_empty() {
+                bytes.append(tls.sealed.bytes());
+                tls.sealed.clear();
+            }
+            let mut backlog = std::mem::take(&mut tls.backlog);
+            let mut keep = |data: &[u8]| backlog.extend_from_slice(data);
+            let result = tls.pass(&Op::Write(&segments[..count]), Some(bytes), &mut keep);
+            tls.backlog = backlog;
+            result.map_err(|e| self.fail(e))?.sealed
         };
+        if !sealed {
+            return Err(io::Error::other("the TLS handshake is not complete"));
+        }
         let result = match self.drain(&mut out) {
             // Taken: the records stay queued for the next write or flush.
-            Err(e) if is_retryable(&e) => Ok(n),
+            Err(e) if is_retryable(&e) => Ok(taken),
             Err(e) => Err(e),
-            Ok(()) => Ok(n),
+            Ok(()) => Ok(taken),
         };
         drop(out);
         self.hand_off();
@@ -266,7 +368,7 @@ impl Shared {
     }
 
     fn is_handshaking(&self) -> bool {
-        lock(&self.conn).is_handshaking()
+        lock(&self.tls).conn.common().is_handshaking()
     }
 }
 
@@ -275,146 +377,159 @@ impl Drop for Shared {
     /// at once (never block here).
     fn drop(&mut self) {
         let out = self.out.get_mut().unwrap_or_else(|p| p.into_inner());
-        let conn = self.conn.get_mut().unwrap_or_else(|p| p.into_inner());
-        if out.sent < out.buf.len() || conn.is_handshaking() || self.failed.get().is_some() {
+        let tls = self.tls.get_mut().unwrap_or_else(|p| p.into_inner());
+        if out.sent < out.bytes.bytes().len()
+            || tls.conn.common().is_handshaking()
+            || self.failed.get().is_some()
+        {
             return;
         }
-        conn.send_close_notify();
-        let mut bytes = Vec::new();
-        while conn.wants_write() {
-            if conn.write_tls(&mut bytes).is_err() {
-                return;
-            }
-        }
-        if self.sock.set_nonblocking(true).is_ok() {
-            let _ = (&self.sock).write(&bytes);
+        let mut bytes = Sealed::default();
+        let sealed = tls
+            .pass(&Op::CloseNotify, Some(&mut bytes), &mut |_| {})
+            .is_ok_and(|pass| pass.sealed);
+        if sealed && self.sock.set_nonblocking(true).is_ok() {
+            let _ = (&self.sock).write(bytes.bytes());
         }
     }
 }
 
-/// Decrypted bytes into `dst`, like rustls' `Reader::read` but copied
-/// with [`copy::copy`] (see there): `WouldBlock` when there are none yet,
-/// `Ok(0)` after a `close_notify`, `UnexpectedEof` after a TCP close
-/// without one.
-fn read_plaintext(conn: &mut Connection, dst: &mut [u8]) -> io::Result<usize> {
-    let mut reader = conn.reader();
-    let mut n = 0;
-    while n < dst.len() {
-        let chunk = match reader.fill_buf() {
-            Ok(chunk) => chunk,
-            // Reported by the next call.
-            Err(_) if n > 0 => break,
-            Err(e) => return Err(e),
-        };
-        if chunk.is_empty() {
-            break;
-        }
-        let k = chunk.len().min(dst.len() - n);
-        copy::copy(&mut dst[n..n + k], &chunk[..k]);
-        reader.consume(k);
-        n += k;
-    }
-    Ok(n)
-}
-
-/// The reading side's own state: bytes read from the socket and not yet
-/// given to rustls.
+/// The reading side's own state: the buffer it reads the socket into
+/// (without any lock), and plaintext a caller's buffer had no room for.
 #[derive(Debug, Default)]
 struct ReadSide {
-    buf: Vec<u8>,
-    start: usize,
-    end: usize,
+    scratch: Vec<u8>,
+    plain: Vec<u8>,
+    plain_pos: usize,
 }
 
 impl ReadSide {
     /// Read decrypted bytes into `dst`, reading the socket (without any
-    /// lock) when rustls has none.
+    /// lock) when nothing is buffered.
     fn read(&mut self, shared: &Shared, dst: &mut [u8]) -> io::Result<usize> {
         shared.check()?;
         if dst.is_empty() {
             return Ok(0);
         }
         loop {
-            let mut produced = false;
-            let result = {
-                let mut conn = lock(&shared.conn);
-                let result = loop {
-                    match read_plaintext(&mut conn, dst) {
-                        Ok(n) => break Some(Ok(n)),
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                        // TCP closed without close_notify: the end of the
-                        // stream (see the module docs).
-                        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break Some(Ok(0)),
-                        Err(e) => break Some(Err(e)),
-                    }
-                    if self.start == self.end {
-                        break None;
-                    }
-                    if let Err(e) = self.feed(shared, &mut conn) {
-                        break Some(Err(e));
-                    }
+            if self.plain_pos < self.plain.len() {
+                let n = dst.len().min(self.plain.len() - self.plain_pos);
+                copy::copy(
+                    &mut dst[..n],
+                    &self.plain[self.plain_pos..self.plain_pos + n],
+                );
+                self.plain_pos += n;
+                if self.plain_pos == self.plain.len() {
+                    self.plain.clear();
+                    self.plain_pos = 0;
+                }
+                return Ok(n);
+            }
+            let (n, peer_closed, eof, produced) = {
+                let mut tls = lock(&shared.tls);
+                if !tls.backlog.is_empty() {
+                    std::mem::swap(&mut self.plain, &mut tls.backlog);
+                    continue;
+                }
+                let mut n = 0;
+                let plain = &mut self.plain;
+                let mut deliver = |data: &[u8]| {
+                    let k = data.len().min(dst.len() - n);
+                    copy::copy(&mut dst[n..n + k], &data[..k]);
+                    n += k;
+                    copy::extend(plain, &data[k..]);
                 };
-                produced |= conn.wants_write();
-                result
+                let result = tls.pass(&Op::Read, None, &mut deliver);
+                let produced = !tls.sealed.is_empty();
+                if let Err(e) = result {
+                    drop(tls);
+                    // The alert the failure produced.
+                    shared.hand_off();
+                    return Err(shared.fail(e));
+                }
+                (n, tls.peer_closed, tls.eof, produced)
             };
             if produced {
                 shared.hand_off();
             }
-            if let Some(result) = result {
-                return result;
+            if n > 0 {
+                return Ok(n);
+            }
+            if self.plain_pos < self.plain.len() {
+                continue;
+            }
+            if peer_closed {
+                return Ok(0);
+            }
+            if eof {
+                // TCP closed without close_notify: the end of the stream
+                // (see the module docs).
+                return if shared.is_handshaking() {
+                    Err(handshake_eof())
+                } else {
+                    Ok(0)
+                };
             }
             self.fill(shared)?;
         }
     }
 
-    /// Give rustls the buffered socket bytes and decrypt them.
-    fn feed(&mut self, shared: &Shared, conn: &mut Connection) -> io::Result<()> {
-        let n = conn.read_tls(&mut copy::SliceSource(&self.buf[self.start..self.end]))?;
-        self.start += n;
-        conn.process_new_packets().map_err(|e| shared.fail(e))?;
-        Ok(())
-    }
-
-    /// Read from the socket (no lock held). At the end of the stream,
-    /// tell rustls.
+    /// Read from the socket (no lock held), then queue what came for
+    /// rustls.
     fn fill(&mut self, shared: &Shared) -> io::Result<()> {
-        if self.buf.is_empty() {
-            self.buf = vec![0; READ_CHUNK];
+        if self.scratch.is_empty() {
+            self.scratch = vec![0; READ_CHUNK];
         }
         let n = loop {
-            match (&shared.sock).read(&mut self.buf) {
+            match (&shared.sock).read(&mut self.scratch) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 other => break other?,
             }
         };
-        self.start = 0;
-        self.end = n;
+        let mut tls = lock(&shared.tls);
         if n == 0 {
-            let mut conn = lock(&shared.conn);
-            conn.read_tls(&mut io::empty())?;
-            conn.process_new_packets().map_err(|e| shared.fail(e))?;
+            tls.eof = true;
+        } else {
+            tls.push_input(&self.scratch[..n]);
         }
         Ok(())
     }
 
-    /// One step of the handshake's reading: read the socket if nothing is
-    /// buffered, then feed rustls.
+    /// One step of the handshake: process what is buffered; if that
+    /// needs more, read the socket.
     fn pump(&mut self, shared: &Shared) -> io::Result<()> {
         shared.check()?;
-        if self.start == self.end {
-            self.fill(shared)?;
-            if self.end == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the peer closed the connection during the TLS handshake",
-                ));
+        let (progress, eof) = {
+            let mut tls = lock(&shared.tls);
+            let before = (tls.start, tls.end);
+            let mut backlog = std::mem::take(&mut tls.backlog);
+            let mut keep = |data: &[u8]| backlog.extend_from_slice(data);
+            let result = tls.pass(&Op::Read, None, &mut keep);
+            tls.backlog = backlog;
+            if let Err(e) = result {
+                drop(tls);
+                shared.hand_off();
+                return Err(shared.fail(e));
             }
-        }
-        let result = self.feed(shared, &mut lock(&shared.conn));
-        // Alerts or handshake messages the input produced.
+            ((tls.start, tls.end) != before, tls.eof)
+        };
+        // Handshake messages the input produced.
         shared.hand_off();
-        result
+        if progress || !shared.is_handshaking() {
+            return Ok(());
+        }
+        if eof {
+            return Err(handshake_eof());
+        }
+        self.fill(shared)
     }
+}
+
+fn handshake_eof() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the peer closed the connection during the TLS handshake",
+    )
 }
 
 /// A TLS connection over a [`TcpStream`], client or server (see the
@@ -433,8 +548,8 @@ impl TlsStream {
     /// Wrap an accepted socket as the server side of a TLS connection.
     /// Nothing is read or written yet.
     pub fn accept(sock: TcpStream, config: Arc<ServerConfig>) -> io::Result<TlsStream> {
-        let conn = rustls::ServerConnection::new(config).map_err(tls_io_error)?;
-        Ok(TlsStream::new(sock, conn.into()))
+        let conn = UnbufferedServerConnection::new(config).map_err(tls_io_error)?;
+        Ok(TlsStream::new(sock, Conn::Server(Box::new(conn))))
     }
 
     /// Wrap a connected socket as the client side of a TLS connection to
@@ -452,15 +567,24 @@ impl TlsStream {
                 format!("{server_name:?} is not a valid TLS server name"),
             )
         })?;
-        let conn = ClientConnection::new(config, name).map_err(tls_io_error)?;
-        Ok(TlsStream::new(sock, conn.into()))
+        let conn = UnbufferedClientConnection::new(config, name).map_err(tls_io_error)?;
+        Ok(TlsStream::new(sock, Conn::Client(Box::new(conn))))
     }
 
-    fn new(sock: TcpStream, conn: Connection) -> TlsStream {
+    fn new(sock: TcpStream, conn: Conn) -> TlsStream {
         TlsStream {
             shared: Arc::new(Shared {
                 sock,
-                conn: Mutex::new(conn),
+                tls: Mutex::new(Tls {
+                    conn,
+                    incoming: Vec::new(),
+                    start: 0,
+                    end: 0,
+                    eof: false,
+                    sealed: Sealed::default(),
+                    backlog: Vec::new(),
+                    peer_closed: false,
+                }),
                 out: Mutex::new(Out::default()),
                 failed: OnceLock::new(),
             }),
@@ -493,8 +617,8 @@ impl TlsStream {
 
     /// Look at the TLS connection: negotiated version and cipher suite,
     /// ALPN, the peer's certificates, ...
-    pub fn with_connection<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
-        f(&lock(&self.shared.conn))
+    pub fn with_connection<T>(&self, f: impl FnOnce(&CommonState) -> T) -> T {
+        f(lock(&self.shared.tls).conn.common())
     }
 }
 
@@ -509,16 +633,14 @@ impl Write for TlsStream {
         if self.shared.is_handshaking() {
             self.complete_handshake()?;
         }
-        self.shared
-            .write_with(|w| copy::with_pieces(&[IoSlice::new(buf)], |p| w.write_vectored(p)))
+        self.shared.write_with(&[IoSlice::new(buf)])
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         if self.shared.is_handshaking() {
             self.complete_handshake()?;
         }
-        self.shared
-            .write_with(|w| copy::with_pieces(bufs, |p| w.write_vectored(p)))
+        self.shared.write_with(bufs)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -550,13 +672,11 @@ impl Read for TlsReadHalf {
 
 impl Write for TlsWriteHalf {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.shared
-            .write_with(|w| copy::with_pieces(&[IoSlice::new(buf)], |p| w.write_vectored(p)))
+        self.shared.write_with(&[IoSlice::new(buf)])
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.shared
-            .write_with(|w| copy::with_pieces(bufs, |p| w.write_vectored(p)))
+        self.shared.write_with(bufs)
     }
 
     fn flush(&mut self) -> io::Result<()> {
