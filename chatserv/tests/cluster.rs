@@ -41,15 +41,19 @@ fn collect<S: std::io::Read + std::io::Write + wsproto::SetTimeouts>(
             Ok(Message::Text(t)) => got.push(t),
             Ok(Message::Close(f)) => panic!("unexpected close {f:?} after {} texts", got.len()),
             Ok(_) => {}
-            Err(wsproto::Error::Io(e))
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
+            Err(e) if read_timed_out(&e) => {}
             Err(e) => panic!("read failed: {e} after {} texts", got.len()),
         }
     }
     got
+}
+
+/// A read that only hit the socket's read time-out.
+fn read_timed_out(e: &wsproto::Error) -> bool {
+    matches!(e, wsproto::Error::Io(e) if matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    ))
 }
 
 /// Nothing more arrives within `within`.
@@ -197,11 +201,7 @@ fn login_on_another_node_kicks_and_racing_logins_leave_one() {
                     }
                     Ok(Message::Text(t)) => panic!("round {round}: unexpected text {t}"),
                     Ok(_) => {}
-                    Err(wsproto::Error::Io(e))
-                        if matches!(
-                            e.kind(),
-                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                        ) => {}
+                    Err(e) if read_timed_out(&e) => {}
                     Err(e) => panic!("round {round}: {e}"),
                 }
             }

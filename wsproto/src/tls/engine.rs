@@ -127,8 +127,6 @@ pub(super) enum Op<'a> {
 pub(super) struct Pass {
     /// Input bytes used up: drop them from the front of the buffer.
     pub consumed: usize,
-    /// Plaintext was handed to the callback.
-    pub delivered: bool,
     /// The write was sealed (`Op::Write`, `Op::CloseNotify`).
     pub sealed: bool,
     /// The peer sent `close_notify`.
@@ -247,7 +245,6 @@ fn run_until<P: Process>(
                     on_data(record.payload);
                 }
                 pass.consumed += discard + extra;
-                pass.delivered = true;
                 if matches!(op, Op::Read) {
                     return Ok(());
                 }

@@ -189,6 +189,28 @@ impl Tls {
         Ok(pass)
     }
 
+    /// A pass whose plaintext (if any: a writer's or the handshake's
+    /// pass has no caller buffer for it) waits in `backlog` for the
+    /// reader.
+    fn pass_to_backlog(
+        &mut self,
+        op: &Op<'_>,
+        out: Option<&mut Sealed>,
+    ) -> Result<engine::Pass, rustls::Error> {
+        let mut backlog = std::mem::take(&mut self.backlog);
+        let result = self.pass(op, out, &mut |data| backlog.extend_from_slice(data));
+        self.backlog = backlog;
+        result
+    }
+
+    /// Move the records the reading side sealed to the end of `out`.
+    fn move_sealed(&mut self, out: &mut Sealed) {
+        if !self.sealed.is_empty() {
+            out.append(self.sealed.bytes());
+            self.sealed.clear();
+        }
+    }
+
     /// Append socket bytes behind the buffered ones.
     fn push_input(&mut self, bytes: &[u8]) {
         if self.start > 0 && self.incoming.len() - self.end < bytes.len() {
@@ -244,11 +266,7 @@ impl Shared {
     /// Move the records the reading side sealed into `out` (the caller
     /// holds the `out` lock).
     fn collect(&self, out: &mut Out) {
-        let mut tls = lock(&self.tls);
-        if !tls.sealed.is_empty() {
-            out.bytes.append(tls.sealed.bytes());
-            tls.sealed.clear();
-        }
+        lock(&self.tls).move_sealed(&mut out.bytes);
     }
 
     /// Write `out` to the socket until it is empty. `WouldBlock` and
@@ -336,15 +354,11 @@ impl Shared {
         let taken: usize = segments[..count].iter().map(|s| s.len()).sum();
         let sealed = {
             let mut tls = lock(&self.tls);
-            if !tls.sealed.is_empty() {
-                bytes.append(tls.sealed.bytes());
-                tls.sealed.clear();
-            }
-            let mut backlog = std::mem::take(&mut tls.backlog);
-            let mut keep = |data: &[u8]| backlog.extend_from_slice(data);
-            let result = tls.pass(&Op::Write(&segments[..count]), Some(bytes), &mut keep);
-            tls.backlog = backlog;
-            result.map_err(|e| self.fail(e))?.sealed
+            // Records the reader sealed since `collect` go first.
+            tls.move_sealed(bytes);
+            tls.pass_to_backlog(&Op::Write(&segments[..count]), Some(bytes))
+                .map_err(|e| self.fail(e))?
+                .sealed
         };
         if !sealed {
             return Err(io::Error::other("the TLS handshake is not complete"));
@@ -502,11 +516,7 @@ impl ReadSide {
         let (progress, eof) = {
             let mut tls = lock(&shared.tls);
             let before = (tls.start, tls.end);
-            let mut backlog = std::mem::take(&mut tls.backlog);
-            let mut keep = |data: &[u8]| backlog.extend_from_slice(data);
-            let result = tls.pass(&Op::Read, None, &mut keep);
-            tls.backlog = backlog;
-            if let Err(e) = result {
+            if let Err(e) = tls.pass_to_backlog(&Op::Read, None) {
                 drop(tls);
                 shared.hand_off();
                 return Err(shared.fail(e));
