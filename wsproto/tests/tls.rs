@@ -7,6 +7,8 @@
 //! `WouldBlock` and time-outs.
 #![cfg(feature = "tls")]
 
+mod common;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -15,6 +17,7 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::pki::{pki, pki_with, Pki};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use wsproto::tls::{self, rustls, TlsStream};
 use wsproto::{
@@ -23,49 +26,6 @@ use wsproto::{
 };
 
 const TIMEOUT: Duration = Duration::from_secs(20);
-
-/// A test CA and a server certificate it signed.
-struct Pki {
-    ca_pem: String,
-    chain_pem: String,
-    key_pem: String,
-}
-
-fn pki_with(names: &[&str], expired: bool) -> Pki {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "wsproto test CA");
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let mut params =
-        CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-    if expired {
-        params.not_before = rcgen::date_time_ymd(2000, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2001, 1, 1);
-    }
-    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
-    Pki {
-        ca_pem: ca.pem(),
-        chain_pem: format!("{}{}", cert.pem(), ca.pem()),
-        key_pem: key.serialize_pem(),
-    }
-}
-
-fn pki() -> Pki {
-    pki_with(&["localhost", "127.0.0.1"], false)
-}
-
-impl Pki {
-    fn server_config(&self) -> Arc<rustls::ServerConfig> {
-        tls::server_config_from_pem(self.chain_pem.as_bytes(), self.key_pem.as_bytes()).unwrap()
-    }
-    fn client_config(&self) -> Arc<rustls::ClientConfig> {
-        tls::client_config_with_ca_pem(self.ca_pem.as_bytes()).unwrap()
-    }
-}
 
 /// A listener whose connections are served by `serve` on their own thread
 /// (TLS wrapped, not yet handshaken). Returns the port.

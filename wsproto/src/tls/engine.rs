@@ -27,7 +27,7 @@ use super::copy;
 /// 16 KiB maximum, so that consecutive records of one large payload start
 /// 64 bytes apart modulo 4096 rather than at the same offset (rustls
 /// copies each into a fresh buffer; see the module docs).
-const RECORD: usize = 16 * 1024 - 64;
+pub(super) const RECORD: usize = 16 * 1024 - 64;
 
 /// Keep at most this much capacity in a [`Sealed`] buffer once it is
 /// empty.

@@ -9,6 +9,9 @@ use std::io::{self, Cursor, IoSliceMut, Read, Write};
 
 use wsproto::{read_frame, Frame, OpCode};
 
+#[cfg(feature = "tls")]
+pub mod pki;
+
 /// The masking key of RFC 6455 §5.7's examples, used for crafted client frames.
 pub const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
