@@ -208,3 +208,58 @@ fn buffered_bytes_come_out_in_few_reads_across_all_buffers() {
         "no read crossed a record: {reads:?}"
     );
 }
+
+/// The reads a `TlsStream` made for each of a series of payloads the peer
+/// wrote (and the socket held whole) before the server began reading it.
+fn reads_per_payload(payloads: &[Vec<u8>]) -> Vec<Vec<usize>> {
+    let (len_tx, len_rx) = mpsc::channel::<usize>();
+    let (result_tx, result_rx) = mpsc::channel();
+    let (mut peer, server) = connect(move |mut tls| {
+        let mut buf = vec![0u8; 128 * 1024];
+        for len in len_rx {
+            let (mut got, mut reads) = (Vec::new(), Vec::new());
+            while got.len() < len {
+                let n = tls.read(&mut buf[..len - got.len()]).unwrap();
+                assert!(n > 0);
+                got.extend_from_slice(&buf[..n]);
+                reads.push(n);
+            }
+            result_tx.send((got, reads)).unwrap();
+        }
+    });
+    let mut all = Vec::new();
+    for payload in payloads {
+        // (rustls buffers at most 64 KiB of its own.)
+        for chunk in payload.chunks(MAX_RECORD) {
+            peer.conn.writer().write_all(chunk).unwrap();
+            peer.write_out();
+        }
+        len_tx.send(payload.len()).unwrap();
+        let (got, reads) = result_rx.recv().unwrap();
+        assert_eq!(&got, payload);
+        all.push(reads);
+    }
+    drop(len_tx);
+    server.join().unwrap();
+    all
+}
+
+#[test]
+fn the_bulk_read_buffer_outlasts_a_pause_and_goes_after_small_reads() {
+    let bulk = pattern(96 * 1024, 5);
+    let small = pattern(100, 6);
+    let mut payloads = vec![bulk.clone(), small.clone(), bulk.clone()];
+    payloads.extend(std::iter::repeat_n(small, 16));
+    payloads.push(bulk);
+    let reads = reads_per_payload(&payloads);
+    let first_read = |i: usize| reads[i][0];
+    // A fresh connection reads a record's worth at a time; the bulk that
+    // filled it switched to the bulk buffer.
+    assert_eq!(first_read(0), MAX_RECORD, "{reads:?}");
+    assert!(reads[0].len() <= 3, "{reads:?}");
+    // One small message between two bulk ones keeps the bulk buffer.
+    assert!(first_read(2) > MAX_RECORD, "{reads:?}");
+    // Sixteen in a row give it back: a record's worth at a time again.
+    let last = reads.len() - 1;
+    assert_eq!(first_read(last), MAX_RECORD, "{reads:?}");
+}

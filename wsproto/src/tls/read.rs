@@ -12,12 +12,18 @@ const READ_CHUNK: usize = 16 * 1024 + 512;
 /// Bytes read at a time while a bulk transfer goes on (see
 /// [`ReadSide::fill`]): four full records and some.
 const BULK_READ: usize = 64 * 1024 + 2048;
+/// Small reads in a row after which a bulk buffer goes back to
+/// [`READ_CHUNK`] (a gap between two bulk messages is not the end of
+/// bulk traffic: no reallocation back and forth).
+const SMALL_READS_TO_SHRINK: u32 = 16;
 
 /// The reading side's own state: the buffer it reads the socket into
 /// (without any lock), and plaintext a caller's buffer had no room for.
 #[derive(Debug, Default)]
 pub(super) struct ReadSide {
     scratch: Vec<u8>,
+    /// Reads in a row that took under a quarter of [`READ_CHUNK`].
+    small_reads: u32,
     plain: Vec<u8>,
     plain_pos: usize,
 }
@@ -145,8 +151,9 @@ impl ReadSide {
     /// Read from the socket (no lock held), then queue what came for
     /// rustls. A read that fills the buffer means more is waiting (a
     /// bulk transfer): the next reads take up to [`BULK_READ`] at a time,
-    /// one system call where [`READ_CHUNK`] would take four; a small read
-    /// goes back to the small buffer (most connections are mostly idle).
+    /// one system call where [`READ_CHUNK`] would take four; a run of
+    /// small reads goes back to the small buffer (most connections are
+    /// mostly idle).
     pub(super) fn fill(&mut self, shared: &Shared) -> io::Result<()> {
         if self.scratch.is_empty() {
             self.scratch = vec![0; READ_CHUNK];
@@ -165,9 +172,14 @@ impl ReadSide {
                 tls.push_input(&self.scratch[..n]);
             }
         }
+        self.small_reads = if n < READ_CHUNK / 4 {
+            self.small_reads + 1
+        } else {
+            0
+        };
         if n == self.scratch.len() && n < BULK_READ {
             self.scratch = vec![0; BULK_READ];
-        } else if n < READ_CHUNK / 4 && self.scratch.len() > READ_CHUNK {
+        } else if self.small_reads >= SMALL_READS_TO_SHRINK && self.scratch.len() > READ_CHUNK {
             self.scratch = vec![0; READ_CHUNK];
         }
         Ok(())
