@@ -8,6 +8,10 @@
 #   -n  idle connections per server (default 1000)
 #   NO_BUILD=1 skips `cargo build`; BIN=DIR picks the binaries' directory
 #   (default $CARGO_TARGET_DIR/release, else target/release).
+#   TLS=1 (env): the same over wss:// (a test certificate from the interop
+#   crate's gen_certs; each server gets --tls-cert/--tls-key, the echo
+#   servers 256 KiB stacks as in echo-bench.sh; wsload's client side is
+#   rustls' StreamOwned). No targets then.
 #
 # Targets: <= 32 KiB per connection for echo_wsproto, <= 64 KiB for chatserv
 # (a reader and a writer thread per connection).
@@ -19,7 +23,7 @@ while getopts "n:o:h" opt; do
   case $opt in
     n) N=$OPTARG ;;
     o) OUT=$OPTARG ;;
-    *) sed -n '2,14p' "$0"; exit 2 ;;
+    *) sed -n '2,19p' "$0"; exit 2 ;;
   esac
 done
 
@@ -31,6 +35,15 @@ fi
 BIN=${BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
 OUT=${OUT:-$(mktemp -d /tmp/idle-rss.XXXXXX)}
 mkdir -p "$OUT"
+SCHEME=ws HOST=127.0.0.1 SERVER_TLS=() ECHO_TLS=() WSLOAD_TLS=()
+if [[ ${TLS:-0} == 1 ]]; then
+  [[ -n "${NO_BUILD:-}" ]] || (cd "$ROOT" && cargo build --release -q -p interop --bin gen_certs)
+  "$BIN/gen_certs" "$OUT/certs"
+  SCHEME=wss HOST=localhost
+  SERVER_TLS=(--tls-cert "$OUT/certs/chain.pem" --tls-key "$OUT/certs/key.pem")
+  ECHO_TLS=("${SERVER_TLS[@]}" --stack 262144)
+  WSLOAD_TLS=(--ca-file "$OUT/certs/ca.pem")
+fi
 
 # Each side holds N sockets (plus a few): raise the descriptor limit.
 ulimit -n $(( N * 2 + 1024 )) 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -66,7 +79,7 @@ measure() {
   before=$(field "$SERVER" VmRSS); threads_before=$(field "$SERVER" Threads)
 
   rm -f "$OUT/fifo"; mkfifo "$OUT/fifo"
-  "$BIN/wsload" --idle "$N" --url-pattern "ws://127.0.0.1:$port/$query" \
+  "$BIN/wsload" --idle "$N" --url-pattern "$SCHEME://$HOST:$port/$query" ${WSLOAD_TLS[@]+"${WSLOAD_TLS[@]}"} \
       < "$OUT/fifo" > "$OUT/$name.wsload" 2> "$OUT/$name.wsload.err" &
   LOADER=$!
   exec 5> "$OUT/fifo"          # wsload holds the connections until this closes
@@ -102,10 +115,11 @@ measure() {
     "$(sed -n 's/.*errors=\([0-9?]*\).*/\1/p' <<< "$result")"
 }
 
-echo "Idle connections: $N per server; load average $(cut -d' ' -f1-3 /proc/loadavg)."
+echo "Idle connections over $SCHEME://: $N per server; load average $(cut -d' ' -f1-3 /proc/loadavg)."
 echo
 echo "| server | connections | VmRSS kB before → after | threads before → after | KiB per connection | target KiB | VmRSS kB after close | wsload errors |"
 echo "|---|---:|---:|---:|---:|---|---:|---:|"
-measure echo_wsproto 32 "" "$BIN/echo_wsproto"
-measure echo_tungstenite "" "" "$BIN/echo_tungstenite"
-measure chatserv 64 "?user=u{i}" "$BIN/chatserv" --max-connections 20000
+if [[ ${TLS:-0} == 1 ]]; then TARGET_ECHO="" TARGET_CHAT=""; else TARGET_ECHO=32 TARGET_CHAT=64; fi
+measure echo_wsproto "$TARGET_ECHO" "" "$BIN/echo_wsproto" ${ECHO_TLS[@]+"${ECHO_TLS[@]}"}
+measure echo_tungstenite "" "" "$BIN/echo_tungstenite" ${ECHO_TLS[@]+"${ECHO_TLS[@]}"}
+measure chatserv "$TARGET_CHAT" "?user=u{i}" "$BIN/chatserv" --max-connections 20000 ${SERVER_TLS[@]+"${SERVER_TLS[@]}"}

@@ -29,6 +29,14 @@ use super::copy;
 /// copies each into a fresh buffer; see the module docs).
 pub(super) const RECORD: usize = 16 * 1024 - 64;
 
+/// First guess of the room a handshake record or an alert needs (the
+/// rest is asked for by rustls).
+const SMALL_RECORD: usize = 512;
+/// Bytes a record adds to its plaintext, at most: the header (5), an
+/// explicit nonce (TLS 1.2's GCM: 8) or the inner content type (TLS 1.3:
+/// 1), the tag (16), with room to spare.
+const RECORD_OVERHEAD: usize = 64;
+
 /// Keep at most this much capacity in a [`Sealed`] buffer once it is
 /// empty.
 const KEEP_CAPACITY: usize = 128 * 1024;
@@ -76,14 +84,16 @@ impl Sealed {
         }
     }
 
-    /// Let `seal` write into the spare room; on "too small" grow to what
-    /// it asks for and call it again.
+    /// Let `seal` write into `room` bytes of spare room; on "too small"
+    /// grow to what it asks for and call it again. The room is zeroed
+    /// memory the buffer keeps, so it starts at a guess close to the
+    /// record (an idle connection keeps only what it used).
     fn seal_with(
         &mut self,
+        mut room: usize,
         mut seal: impl FnMut(&mut [u8]) -> Result<usize, Option<usize>>,
         what: &str,
     ) -> Result<(), rustls::Error> {
-        let mut room = 4096;
         loop {
             match seal(self.spare(room)) {
                 Ok(n) => {
@@ -212,7 +222,11 @@ fn run<P: Process>(
         if let Ok(ConnectionState::EncodeTlsData(mut encode)) =
             conn.process(&mut incoming[pass.consumed..]).state
         {
-            let _ = out.seal_with(|buf| encode.encode(buf).map_err(encode_size), "an alert");
+            let _ = out.seal_with(
+                SMALL_RECORD,
+                |buf| encode.encode(buf).map_err(encode_size),
+                "an alert",
+            );
         }
     }
     result.map(|()| pass)
@@ -251,6 +265,7 @@ fn run_until<P: Process>(
             }
             ConnectionState::EncodeTlsData(mut encode) => {
                 out.seal_with(
+                    SMALL_RECORD,
                     |buf| encode.encode(buf).map_err(encode_size),
                     "a handshake record",
                 )?;
@@ -283,6 +298,7 @@ fn run_until<P: Process>(
                         for segment in segments.iter() {
                             for chunk in segment.chunks(RECORD) {
                                 out.seal_with(
+                                    chunk.len() + RECORD_OVERHEAD,
                                     |buf| write.encrypt(chunk, buf).map_err(encrypt_size),
                                     "application data",
                                 )?;
@@ -292,6 +308,7 @@ fn run_until<P: Process>(
                     }
                     Op::CloseNotify => {
                         out.seal_with(
+                            SMALL_RECORD,
                             |buf| write.queue_close_notify(buf).map_err(encrypt_size),
                             "close_notify",
                         )?;

@@ -142,12 +142,13 @@ struct Out {
 /// The TLS state both halves share (locked only to encrypt or decrypt).
 struct Tls {
     conn: Conn,
-    /// Socket bytes not yet processed: `incoming[start..end]`. Every call
+    /// Socket bytes not yet processed: `incoming[start..]`. Every call
     /// into rustls' state machine must see the same buffer (its handshake
     /// deframer keeps offsets into it), so it lives here, not in a half.
+    /// Its length is what arrived, never zero-filled room: an idle
+    /// connection's buffer holds only the pages its bytes touched.
     incoming: Vec<u8>,
     start: usize,
-    end: usize,
     /// The socket reached its end.
     eof: bool,
     /// Records the reading side produced (handshake messages, alerts,
@@ -175,11 +176,15 @@ impl Tls {
         };
         let pass = self
             .conn
-            .pass(&mut self.incoming[self.start..self.end], op, out, on_data)?;
+            .pass(&mut self.incoming[self.start..], op, out, on_data)?;
         self.start += pass.consumed;
-        if self.start == self.end {
+        if self.start == self.incoming.len() {
             self.start = 0;
-            self.end = 0;
+            self.incoming.clear();
+            if self.incoming.capacity() > READ_BUF {
+                // A bulk transfer's buffer: give it back once drained.
+                self.incoming = Vec::new();
+            }
         }
         self.peer_closed |= pass.peer_closed;
         Ok(pass)
@@ -209,17 +214,15 @@ impl Tls {
 
     /// Append socket bytes behind the buffered ones.
     fn push_input(&mut self, bytes: &[u8]) {
-        if self.start > 0 && self.incoming.len() - self.end < bytes.len() {
-            self.incoming.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
+        let room = self.incoming.capacity() - self.incoming.len();
+        if self.start > 0 && room < bytes.len() {
+            self.incoming.drain(..self.start);
             self.start = 0;
         }
-        if self.incoming.len() - self.end < bytes.len() {
-            self.incoming
-                .resize(self.end + bytes.len().max(READ_BUF), 0);
+        if self.incoming.capacity() == 0 {
+            self.incoming.reserve(bytes.len().max(READ_BUF));
         }
-        copy::copy(&mut self.incoming[self.end..self.end + bytes.len()], bytes);
-        self.end += bytes.len();
+        copy::extend(&mut self.incoming, bytes);
     }
 }
 
@@ -433,7 +436,6 @@ impl TlsStream {
                     conn,
                     incoming: Vec::new(),
                     start: 0,
-                    end: 0,
                     eof: false,
                     sealed: Sealed::default(),
                     backlog: Vec::new(),

@@ -7,14 +7,16 @@ use std::io::{self, IoSliceMut, Read};
 use super::engine::Op;
 use super::{copy, lock, Shared};
 
-/// Bytes read from the socket at a time: a whole record and some.
-const READ_CHUNK: usize = 16 * 1024 + 512;
-/// Bytes read at a time while a bulk transfer goes on (see
-/// [`ReadSide::fill`]): four full records and some.
-const BULK_READ: usize = 64 * 1024 + 2048;
-/// Small reads in a row after which a bulk buffer goes back to
-/// [`READ_CHUNK`] (a gap between two bulk messages is not the end of
-/// bulk traffic: no reallocation back and forth).
+/// The sizes the socket is read with: a fresh connection's (a page: the
+/// handshake and small messages fit), a whole record and some, and while
+/// a bulk transfer goes on four full records and some. A read that fills
+/// the buffer moves up a size (see [`ReadSide::fill`]).
+const READ_SIZES: [usize; 3] = [4096, 16 * 1024 + 512, 64 * 1024 + 2048];
+/// A read under this is small.
+const SMALL_READ: usize = 4096;
+/// Small reads in a row after which a larger buffer goes back to the
+/// first size (a gap between two bulk messages is not the end of bulk
+/// traffic: no reallocation back and forth).
 const SMALL_READS_TO_SHRINK: u32 = 16;
 
 /// The reading side's own state: the buffer it reads the socket into
@@ -22,7 +24,7 @@ const SMALL_READS_TO_SHRINK: u32 = 16;
 #[derive(Debug, Default)]
 pub(super) struct ReadSide {
     scratch: Vec<u8>,
-    /// Reads in a row that took under a quarter of [`READ_CHUNK`].
+    /// Reads in a row that took under [`SMALL_READ`] bytes.
     small_reads: u32,
     plain: Vec<u8>,
     plain_pos: usize,
@@ -149,14 +151,14 @@ impl ReadSide {
     }
 
     /// Read from the socket (no lock held), then queue what came for
-    /// rustls. A read that fills the buffer means more is waiting (a
-    /// bulk transfer): the next reads take up to [`BULK_READ`] at a time,
-    /// one system call where [`READ_CHUNK`] would take four; a run of
-    /// small reads goes back to the small buffer (most connections are
-    /// mostly idle).
+    /// rustls. A read that fills the buffer means more is waiting: the
+    /// next reads take the next of [`READ_SIZES`] (a 64 KiB message in
+    /// the socket is one system call, not four); a run of small reads
+    /// goes back to the first (most connections are mostly idle, and an
+    /// idle one keeps a page).
     pub(super) fn fill(&mut self, shared: &Shared) -> io::Result<()> {
         if self.scratch.is_empty() {
-            self.scratch = vec![0; READ_CHUNK];
+            self.scratch = vec![0; READ_SIZES[0]];
         }
         let n = loop {
             match (&shared.sock).read(&mut self.scratch) {
@@ -172,15 +174,18 @@ impl ReadSide {
                 tls.push_input(&self.scratch[..n]);
             }
         }
-        self.small_reads = if n < READ_CHUNK / 4 {
+        self.small_reads = if n < SMALL_READ {
             self.small_reads + 1
         } else {
             0
         };
-        if n == self.scratch.len() && n < BULK_READ {
-            self.scratch = vec![0; BULK_READ];
-        } else if self.small_reads >= SMALL_READS_TO_SHRINK && self.scratch.len() > READ_CHUNK {
-            self.scratch = vec![0; READ_CHUNK];
+        let size = self.scratch.len();
+        if n == size {
+            if let Some(&next) = READ_SIZES.iter().find(|&&s| s > size) {
+                self.scratch = vec![0; next];
+            }
+        } else if self.small_reads >= SMALL_READS_TO_SHRINK && size > READ_SIZES[0] {
+            self.scratch = vec![0; READ_SIZES[0]];
         }
         Ok(())
     }
@@ -191,13 +196,13 @@ impl ReadSide {
         shared.check()?;
         let (progress, eof) = {
             let mut tls = lock(&shared.tls);
-            let before = (tls.start, tls.end);
+            let before = (tls.start, tls.incoming.len());
             if let Err(e) = tls.pass_to_backlog(&Op::Read, None) {
                 drop(tls);
                 shared.hand_off();
                 return Err(shared.fail(e));
             }
-            ((tls.start, tls.end) != before, tls.eof)
+            ((tls.start, tls.incoming.len()) != before, tls.eof)
         };
         // Handshake messages the input produced.
         shared.hand_off();

@@ -14,17 +14,17 @@
 //! `/proc/PID/stat`), and the TLS version and cipher suite negotiated (so
 //! a comparison can check both servers negotiated the same).
 
-use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rustls::{ClientConfig, ClientConnection, StreamOwned};
+use rustls::ClientConfig;
 use wsproto::{client_handshake, ClientRequest, CloseCode, Config, Error};
 
 use crate::hist::Histogram;
+use crate::stream::Stream;
 
 /// Read and write time-out of each socket: a stuck server is an error,
 /// not a hang.
@@ -50,35 +50,6 @@ pub struct Plan<'a> {
     pub stack: usize,
 }
 
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(s) => s.read(buf),
-            Stream::Tls(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(s) => s.write(buf),
-            Stream::Tls(s) => s.write(buf),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Stream::Plain(s) => s.flush(),
-            Stream::Tls(s) => s.flush(),
-        }
-    }
-}
-
 /// What one connection negotiated: TLS version and cipher suite.
 type Negotiated = Option<(String, String)>;
 
@@ -95,16 +66,7 @@ fn one(
     sock.set_nodelay(true)?;
     sock.set_read_timeout(Some(IO_TIMEOUT))?;
     sock.set_write_timeout(Some(IO_TIMEOUT))?;
-    let stream = match (request.url.tls, tls) {
-        (false, _) => Stream::Plain(sock),
-        (true, Some(tls)) => {
-            let name = rustls::pki_types::ServerName::try_from(request.url.host.clone())
-                .map_err(io::Error::other)?;
-            let conn = ClientConnection::new(Arc::clone(tls), name).map_err(io::Error::other)?;
-            Stream::Tls(Box::new(StreamOwned::new(conn, sock)))
-        }
-        (true, None) => return Err(io::Error::other("wss:// needs --ca-file").into()),
-    };
+    let stream = Stream::over(sock, &request, tls)?;
     let (mut ws, _response) = client_handshake(stream, &request, config)?;
     let upgraded = start.elapsed();
     let negotiated = match ws.get_ref() {

@@ -10,7 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rustls::ClientConfig;
 use wsproto::{client_handshake, ClientRequest, CloseCode, Config, Error, Message, WebSocket};
+
+use crate::stream::Stream;
 
 /// How long the close handshake of all connections may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -18,13 +21,18 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Threads opening connections at the same time.
 const OPENERS: usize = 16;
 
-fn open(url: &str, config: &Config) -> Result<WebSocket<TcpStream>, Error> {
+fn open(
+    url: &str,
+    config: &Config,
+    tls: Option<&Arc<ClientConfig>>,
+) -> Result<WebSocket<Stream>, Error> {
     let request = ClientRequest::new(url)?;
-    let stream = TcpStream::connect((request.url.host.as_str(), request.url.port))?;
-    stream.set_nodelay(true)?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let sock = TcpStream::connect((request.url.host.as_str(), request.url.port))?;
+    sock.set_nodelay(true)?;
+    sock.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let stream = Stream::over(sock, &request, tls)?;
     let (ws, _response) = client_handshake(stream, &request, config)?;
-    ws.get_ref().set_nonblocking(true)?;
+    ws.get_ref().socket().set_nonblocking(true)?;
     Ok(ws)
 }
 
@@ -32,12 +40,14 @@ fn would_block(e: &Error) -> bool {
     matches!(e, Error::Io(io) if io.kind() == io::ErrorKind::WouldBlock)
 }
 
-/// Open `count` connections to `url_for(i)`, report readiness on stdout,
+/// Open `count` connections to `url_for(i)` (`wss://` ones trusting
+/// `tls`), report readiness on stdout,
 /// hold them until stdin ends or `hold` passes, then close them all.
 /// Returns the number of errors.
 pub fn run(
     count: usize,
     url_for: &(dyn Fn(usize) -> String + Sync),
+    tls: Option<&Arc<ClientConfig>>,
     hold: Option<Duration>,
 ) -> u64 {
     let config = Config {
@@ -48,14 +58,14 @@ pub fn run(
     // A few handshakes at a time: a server that polls its listener (e.g.
     // every 25 ms) would otherwise make N sequential upgrades take N polls.
     let workers = OPENERS.min(count.max(1));
-    let results: Vec<(usize, Result<WebSocket<TcpStream>, Error>)> = std::thread::scope(|scope| {
+    let results: Vec<(usize, Result<WebSocket<Stream>, Error>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|w| {
                 let config = &config;
                 scope.spawn(move || {
                     (w..count)
                         .step_by(workers)
-                        .map(|i| (i, open(&url_for(i), config)))
+                        .map(|i| (i, open(&url_for(i), config, tls)))
                         .collect::<Vec<_>>()
                 })
             })
@@ -65,7 +75,7 @@ pub fn run(
             .flat_map(|h| h.join().unwrap_or_default())
             .collect()
     });
-    let mut conns: Vec<Option<WebSocket<TcpStream>>> = Vec::with_capacity(count);
+    let mut conns: Vec<Option<WebSocket<Stream>>> = Vec::with_capacity(count);
     let mut errors = 0u64;
     for (i, result) in results {
         match result {
@@ -102,8 +112,8 @@ pub fn run(
     }
 
     for ws in conns.iter_mut().flatten() {
-        let ok =
-            ws.get_ref().set_nonblocking(false).is_ok() && ws.close(CloseCode::Normal, "").is_ok();
+        let ok = ws.get_ref().socket().set_nonblocking(false).is_ok()
+            && ws.close(CloseCode::Normal, "").is_ok();
         if !ok {
             errors += 1;
         }
@@ -113,7 +123,7 @@ pub fn run(
     for ws in conns.iter_mut().flatten() {
         loop {
             let left = close_deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || ws.get_ref().set_read_timeout(Some(left)).is_err() {
+            if left.is_zero() || ws.get_ref().socket().set_read_timeout(Some(left)).is_err() {
                 errors += 1;
                 break;
             }
@@ -139,13 +149,13 @@ pub fn run(
 
 /// Wait up to 100 ms for any connection to have input and read it all.
 /// Returns the number of connections that failed.
-fn drain(conns: &mut [Option<WebSocket<TcpStream>>], received: &mut u64) -> u64 {
+fn drain(conns: &mut [Option<WebSocket<Stream>>], received: &mut u64) -> u64 {
     let mut fds: Vec<libc::pollfd> = Vec::with_capacity(conns.len());
     let mut which = Vec::with_capacity(conns.len());
     for (i, ws) in conns.iter().enumerate() {
         if let Some(ws) = ws {
             fds.push(libc::pollfd {
-                fd: ws.get_ref().as_raw_fd(),
+                fd: ws.get_ref().socket().as_raw_fd(),
                 events: libc::POLLIN,
                 revents: 0,
             });

@@ -31,6 +31,7 @@ mod hist;
 mod idle;
 mod load;
 mod payload;
+mod stream;
 
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -191,7 +192,11 @@ fn main() -> ExitCode {
         .init();
     let args = Args::parse();
     if let Some(n) = args.idle {
-        let errors = idle::run(n, &|i| url_for(&args, i), args.hold);
+        let tls = match client_tls(&args) {
+            Ok(tls) => tls,
+            Err(code) => return code,
+        };
+        let errors = idle::run(n, &|i| url_for(&args, i), tls.as_ref(), args.hold);
         return if errors == 0 {
             ExitCode::SUCCESS
         } else {
