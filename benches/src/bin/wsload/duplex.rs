@@ -14,6 +14,8 @@ use std::net::TcpStream;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
+use crate::stream::Link;
+
 /// A blocking socket whose writes never block.
 #[derive(Debug)]
 pub struct Duplex {
@@ -183,57 +185,19 @@ impl Write for Duplex {
     }
 }
 
-/// The client's stream: a [`Duplex`], or (for `wss://` URLs) rustls' own
-/// `StreamOwned` over one, so that the load generator is the same for
-/// both servers and neither server's TLS code measures itself. Wire byte
-/// counts are then TLS bytes.
-#[derive(Debug)]
-pub enum Wire {
-    /// `ws://`.
-    Plain(Duplex),
-    /// `wss://`.
-    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, Duplex>>),
-}
+/// The client's stream of the load: a [`Duplex`], or (for `wss://` URLs)
+/// rustls' own `StreamOwned` over one. Wire byte counts are then TLS
+/// bytes.
+pub type Wire = Link<Duplex>;
 
 impl Wire {
-    fn duplex(&self) -> &Duplex {
-        match self {
-            Wire::Plain(d) => d,
-            Wire::Tls(s) => &s.sock,
-        }
-    }
-
     /// See [`Duplex::pending`].
     pub fn pending(&self) -> usize {
-        self.duplex().pending()
+        self.inner().pending()
     }
 
     /// See [`Duplex::wire_bytes`].
     pub fn wire_bytes(&self) -> (u64, u64) {
-        self.duplex().wire_bytes()
-    }
-}
-
-impl Read for Wire {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Wire::Plain(d) => d.read(buf),
-            Wire::Tls(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Wire {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Wire::Plain(d) => d.write(buf),
-            Wire::Tls(s) => s.write(buf),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Wire::Plain(d) => d.flush(),
-            Wire::Tls(s) => s.flush(),
-        }
+        self.inner().wire_bytes()
     }
 }

@@ -32,7 +32,7 @@ fn open(
     sock.set_read_timeout(Some(Duration::from_secs(10)))?;
     let stream = Stream::over(sock, &request, tls)?;
     let (ws, _response) = client_handshake(stream, &request, config)?;
-    ws.get_ref().socket().set_nonblocking(true)?;
+    ws.get_ref().inner().set_nonblocking(true)?;
     Ok(ws)
 }
 
@@ -112,7 +112,7 @@ pub fn run(
     }
 
     for ws in conns.iter_mut().flatten() {
-        let ok = ws.get_ref().socket().set_nonblocking(false).is_ok()
+        let ok = ws.get_ref().inner().set_nonblocking(false).is_ok()
             && ws.close(CloseCode::Normal, "").is_ok();
         if !ok {
             errors += 1;
@@ -123,7 +123,7 @@ pub fn run(
     for ws in conns.iter_mut().flatten() {
         loop {
             let left = close_deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || ws.get_ref().socket().set_read_timeout(Some(left)).is_err() {
+            if left.is_zero() || ws.get_ref().inner().set_read_timeout(Some(left)).is_err() {
                 errors += 1;
                 break;
             }
@@ -155,7 +155,7 @@ fn drain(conns: &mut [Option<WebSocket<Stream>>], received: &mut u64) -> u64 {
     for (i, ws) in conns.iter().enumerate() {
         if let Some(ws) = ws {
             fds.push(libc::pollfd {
-                fd: ws.get_ref().socket().as_raw_fd(),
+                fd: ws.get_ref().inner().as_raw_fd(),
                 events: libc::POLLIN,
                 revents: 0,
             });

@@ -161,19 +161,7 @@ fn connect(
     let request = ClientRequest::new(url)?;
     let stream = std::net::TcpStream::connect((request.url.host.as_str(), request.url.port))?;
     let stream = Duplex::new(stream, Duration::from_secs(1))?;
-    let stream = match (request.url.tls, tls) {
-        (false, _) => Wire::Plain(stream),
-        (true, Some(tls)) => {
-            let name = rustls::pki_types::ServerName::try_from(request.url.host.clone())
-                .map_err(std::io::Error::other)?;
-            let conn = rustls::ClientConnection::new(Arc::clone(tls), name)
-                .map_err(std::io::Error::other)?;
-            Wire::Tls(Box::new(rustls::StreamOwned::new(conn, stream)))
-        }
-        (true, None) => {
-            return Err(std::io::Error::other("wss:// needs --ca-file").into());
-        }
-    };
+    let stream = Wire::over(stream, &request, tls)?;
     let (ws, _response) = client_handshake(stream, &request, config)?;
     Ok(ws)
 }
