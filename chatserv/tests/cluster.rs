@@ -333,6 +333,55 @@ fn redis_restarted_empty_still_delivers_the_outbox_once() {
     nodes[1].wait_log("came back empty", 1);
 }
 
+/// Node b is stopped (SIGSTOP) while a's sender goes on and a reads its
+/// own lines back; then Redis comes back empty and b resumes. The lines b
+/// had not read were lost with the stream: a writes its history again, so
+/// b's user still gets every line once and in order, and is not closed
+/// with 4002 for a gap.
+#[test]
+fn redis_emptied_while_a_node_lagged_still_delivers_everything() {
+    if !redis::available() {
+        return;
+    }
+    let mut redis = Redis::start(false);
+    let a = node(&redis.url(), "a", &[]);
+    let b = node(&redis.url(), "b", &[]);
+    let mut receiver = b.connect("rita");
+    let mut sender = a.connect("sam");
+    let send = |ws: &mut WebSocket<_>, range: std::ops::Range<u32>| {
+        for n in range {
+            ws.send(Message::text(format!("m-{n}"))).unwrap();
+        }
+    };
+    let numbers = |texts: Vec<String>| by_sender(&texts).remove("sam").unwrap_or_default();
+    send(&mut sender, 0..5);
+    assert_eq!(
+        numbers(collect(&mut receiver, 5, Duration::from_secs(10))),
+        (0..5).collect::<Vec<_>>()
+    );
+    b.signal("STOP");
+    send(&mut sender, 5..10);
+    // a reads its own lines back from the stream (and forgets them from
+    // its outbox) while b reads nothing.
+    std::thread::sleep(Duration::from_millis(700));
+    redis.restart_empty();
+    b.signal("CONT");
+    a.wait_log("redis lost its stream", 1);
+    send(&mut sender, 10..12);
+    assert_eq!(
+        numbers(collect(&mut receiver, 7, Duration::from_secs(20))),
+        (5..12).collect::<Vec<_>>()
+    );
+    assert!(
+        quiet(&mut receiver, Duration::from_millis(500)).is_empty(),
+        "a duplicate"
+    );
+    assert!(!b
+        .log()
+        .iter()
+        .any(|l| l.contains("closing this node's users with 4002")));
+}
+
 #[test]
 fn killed_node_leaves_presence_and_its_names_log_in_elsewhere() {
     if !redis::available() {

@@ -156,6 +156,8 @@ struct State {
     /// Local users get their node's messages from the stream (true) or
     /// directly (false: Redis cannot be reached).
     online: bool,
+    /// Redis' epoch as this node last saw it ([`Cluster::check_epoch`]).
+    epoch: Option<String>,
 }
 
 /// This node's side of the cluster; shared by the hub and the three
@@ -223,6 +225,7 @@ pub fn start(args: &ClusterArgs, id: &str, shared: &Arc<Shared>) -> Result<Optio
         state: Mutex::new(State {
             outbox: Outbox::new(args.outbox_size as usize),
             online: false,
+            epoch: None,
         }),
         publish_wake: std::sync::Condvar::new(),
         reader_up: AtomicBool::new(false),
@@ -268,6 +271,39 @@ impl Cluster {
         con.set_read_timeout(Some(read_timeout))?;
         con.set_write_timeout(Some(WRITE_TIMEOUT))?;
         Ok(con)
+    }
+
+    /// One of this node's entries came back as a duplicate (see
+    /// [`Outbox::drop_replayed`]).
+    fn drop_replayed(&self, seq: u64) {
+        lock(&self.state).outbox.drop_replayed(seq);
+    }
+
+    /// Redis' epoch: a random value the first node to find it missing
+    /// sets, so a new value means Redis came back empty (its stream is
+    /// lost). Both the reader and the publisher check it on every new
+    /// connection, before reading or writing anything; whichever sees a
+    /// change first puts the outbox's history back in front of the queue
+    /// (under the state lock, once per change), so this node's last
+    /// entries reach the new stream before anything newer.
+    fn check_epoch(&self, con: &mut redis::Connection) -> redis::RedisResult<String> {
+        let mine = format!("{:016x}", rand::random::<u64>());
+        redis::cmd("SET")
+            .arg(&self.keys.epoch)
+            .arg(&mine)
+            .arg("NX")
+            .exec(con)?;
+        let now: String = redis::cmd("GET").arg(&self.keys.epoch).query(con)?;
+        let mut st = lock(&self.state);
+        if st.epoch.as_deref().is_some_and(|old| old != now) {
+            let replayed = st.outbox.replay_history();
+            warn!(node = %self.node_id, replayed,
+                  "redis lost its stream: writing this node's last entries again first, \
+                   for nodes that had not read them yet");
+            self.publish_wake.notify_all();
+        }
+        st.epoch = Some(now.clone());
+        Ok(now)
     }
 
     /// A text from local user `from` (connection `conn`), formatted as

@@ -5,9 +5,19 @@
 //! have to write it again after a reconnection, and while Redis cannot be
 //! reached the local users get it directly (`local_done`) instead of from
 //! the stream, exactly once either way.
+//!
+//! The last [`HISTORY`] entries read back stay on as history: when Redis
+//! comes back empty, this node writes them again before anything new, so
+//! that a node whose reader had not got to them yet still gets them (the
+//! others drop them as duplicates by sequence number) instead of seeing a
+//! gap and closing its users with 4002.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+
+/// Entries kept after they were read back, to write again if Redis loses
+/// its stream (how far another node's reader may be behind this one's).
+pub const HISTORY: usize = 1024;
 
 /// What an entry carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,12 +45,18 @@ pub struct Entry {
     /// The local users already have it (it was sent while Redis could not
     /// be reached): do not deliver it again when it comes back.
     pub local_done: bool,
+    /// Written again from the history: not counted against the outbox's
+    /// room (its users sent it long ago).
+    pub replay: bool,
 }
 
 /// The queue of entries not yet read back from the stream.
 #[derive(Debug)]
 pub struct Outbox {
     entries: VecDeque<Entry>,
+    /// The last [`HISTORY`] entries read back, oldest first, all
+    /// `local_done`.
+    history: VecDeque<Entry>,
     next_seq: u64,
     /// The publisher writes entries from this sequence number on.
     publish_from: u64,
@@ -53,6 +69,7 @@ impl Outbox {
     pub fn new(max_messages: usize) -> Outbox {
         Outbox {
             entries: VecDeque::new(),
+            history: VecDeque::new(),
             next_seq: 1,
             publish_from: 1,
             messages: 0,
@@ -92,6 +109,7 @@ impl Outbox {
             kind,
             micros,
             local_done,
+            replay: false,
         });
         seq
     }
@@ -121,13 +139,46 @@ impl Outbox {
         let mut done = Vec::new();
         while self.entries.front().is_some_and(|e| e.seq <= seq) {
             let e = self.entries.pop_front().expect("front exists");
-            if matches!(e.kind, Kind::Message(_)) {
+            if matches!(e.kind, Kind::Message(_)) && !e.replay {
                 self.messages -= 1;
             }
+            if self.history.len() == HISTORY {
+                self.history.pop_front();
+            }
+            self.history.push_back(Entry {
+                local_done: true,
+                ..e.clone()
+            });
             done.push(e);
         }
         self.publish_from = self.publish_from.max(seq + 1);
         done
+    }
+
+    /// Entry `seq` of this node came back again as a duplicate (a replayed
+    /// one, or an idempotent retry): drop the replayed entries up to it
+    /// (they were delivered and acknowledged before).
+    pub fn drop_replayed(&mut self, seq: u64) {
+        while self
+            .entries
+            .front()
+            .is_some_and(|e| e.replay && e.seq <= seq)
+        {
+            self.entries.pop_front();
+        }
+    }
+
+    /// Redis came back empty: put the history back in front of the queue,
+    /// to be written again (in order, before anything not yet written).
+    /// Returns how many entries that is.
+    pub fn replay_history(&mut self) -> usize {
+        let n = self.history.len();
+        for mut e in self.history.drain(..).rev() {
+            e.replay = true;
+            self.entries.push_front(e);
+        }
+        self.publish_from = self.entries.front().map_or(self.next_seq, |e| e.seq);
+        n
     }
 
     /// Mark every chat line the local users have not had yet as delivered,
@@ -180,6 +231,46 @@ mod tests {
         assert!(!o.has_room());
         o.push("u".into(), 1, Kind::Login, 0, true);
         assert_eq!(o.messages(), 2);
+    }
+
+    #[test]
+    fn history_is_written_again_first_and_delivered_once() {
+        let mut o = Outbox::new(2);
+        let a = msg(&mut o, "a", false);
+        let b = msg(&mut o, "b", false);
+        o.published(b);
+        assert_eq!(o.ack(a).len(), 1);
+        let c = msg(&mut o, "c", false);
+        // Redis lost its stream: a (read back) goes out again before b and
+        // c, and does not count against the room.
+        assert_eq!(o.replay_history(), 1);
+        let order: Vec<_> = o.unpublished(10).iter().map(|e| e.seq).collect();
+        assert_eq!(order, [a, b, c]);
+        assert_eq!(o.messages(), 2);
+        // Back from the stream: a was delivered locally long ago.
+        let acked = o.ack(c);
+        assert!(acked[0].local_done && acked[0].replay);
+        assert!(!acked[1].local_done && !acked[2].local_done);
+        assert_eq!(o.messages(), 0);
+        assert!(o.unpublished(10).is_empty());
+        // The history holds each entry once, all delivered.
+        assert_eq!(o.replay_history(), 3);
+        assert!(o.unpublished(10).iter().all(|e| e.local_done));
+        // Replayed entries that come back as duplicates leave the queue.
+        o.drop_replayed(b);
+        let left: Vec<_> = o.unpublished(10).iter().map(|e| e.seq).collect();
+        assert_eq!(left, [c]);
+    }
+
+    #[test]
+    fn history_is_bounded() {
+        let mut o = Outbox::new(HISTORY + 10);
+        for i in 0..HISTORY + 5 {
+            msg(&mut o, &i.to_string(), false);
+        }
+        o.ack((HISTORY + 5) as u64);
+        assert_eq!(o.replay_history(), HISTORY);
+        assert_eq!(o.unpublished(1)[0].seq, 6);
     }
 
     #[test]

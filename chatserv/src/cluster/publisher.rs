@@ -47,7 +47,9 @@ pub fn run(cluster: Arc<Cluster>) {
 
 fn session(cluster: &Cluster, backoff: &mut Backoff) -> redis::RedisResult<()> {
     let mut con = cluster.connect(READ_TIMEOUT)?;
-    redis::cmd("PING").exec(&mut con)?;
+    // Before writing anything: if Redis came back empty, the history goes
+    // first.
+    cluster.check_epoch(&mut con)?;
     backoff.reset();
     lock(&cluster.state).outbox.republish_all();
     cluster.publisher_up.store(true, Ordering::Release);

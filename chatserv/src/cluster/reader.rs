@@ -91,13 +91,7 @@ fn session(
 ) -> redis::RedisResult<()> {
     let keys = &cluster.keys;
     let mut con = cluster.connect(READ_TIMEOUT)?;
-    let mine = format!("{:016x}", rand::random::<u64>());
-    redis::cmd("SET")
-        .arg(&keys.epoch)
-        .arg(&mine)
-        .arg("NX")
-        .exec(&mut con)?;
-    let now: String = redis::cmd("GET").arg(&keys.epoch).query(&mut con)?;
+    let now = cluster.check_epoch(&mut con)?;
     match epoch.as_deref() {
         Some(old) if old != now => {
             warn!(node = %cluster.node_id, old_epoch = old, new_epoch = %now,
@@ -166,7 +160,12 @@ fn session(
             let seq = number(map, "s");
             let last = seen.entry(origin.clone()).or_insert(0);
             if seq <= *last {
-                continue; // a duplicate of an idempotent retry
+                // A duplicate of an idempotent retry, or an entry written
+                // again from a node's history after Redis came back empty.
+                if origin == cluster.origin {
+                    cluster.drop_replayed(seq);
+                }
+                continue;
             }
             // A node numbers its entries 1, 2, 3...: a jump means entries
             // of it left the stream before this node read them. This
