@@ -137,18 +137,7 @@ impl Outbox {
     /// lost with a trimmed or emptied stream). Returns them, oldest first.
     pub fn ack(&mut self, seq: u64) -> Vec<Entry> {
         let mut done = Vec::new();
-        while self.entries.front().is_some_and(|e| e.seq <= seq) {
-            let e = self.entries.pop_front().expect("front exists");
-            if matches!(e.kind, Kind::Message(_)) && !e.replay {
-                self.messages -= 1;
-            }
-            if self.history.len() == HISTORY {
-                self.history.pop_front();
-            }
-            self.history.push_back(Entry {
-                local_done: true,
-                ..e.clone()
-            });
+        while let Some(e) = self.retire_front_if(|e| e.seq <= seq) {
             done.push(e);
         }
         self.publish_from = self.publish_from.max(seq + 1);
@@ -159,13 +148,27 @@ impl Outbox {
     /// one, or an idempotent retry): drop the replayed entries up to it
     /// (they were delivered and acknowledged before).
     pub fn drop_replayed(&mut self, seq: u64) {
-        while self
-            .entries
-            .front()
-            .is_some_and(|e| e.replay && e.seq <= seq)
-        {
-            self.entries.pop_front();
+        while self.retire_front_if(|e| e.replay && e.seq <= seq).is_some() {}
+    }
+
+    /// Take the front entry off the queue if `read_back` says it came
+    /// back, keeping it in the history (delivered from now on).
+    fn retire_front_if(&mut self, read_back: impl Fn(&Entry) -> bool) -> Option<Entry> {
+        if !self.entries.front().is_some_and(read_back) {
+            return None;
         }
+        let e = self.entries.pop_front()?;
+        if matches!(e.kind, Kind::Message(_)) && !e.replay {
+            self.messages -= 1;
+        }
+        if self.history.len() == HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back(Entry {
+            local_done: true,
+            ..e.clone()
+        });
+        Some(e)
     }
 
     /// Redis came back empty: put the history back in front of the queue,
@@ -256,10 +259,13 @@ mod tests {
         // The history holds each entry once, all delivered.
         assert_eq!(o.replay_history(), 3);
         assert!(o.unpublished(10).iter().all(|e| e.local_done));
-        // Replayed entries that come back as duplicates leave the queue.
+        // Replayed entries that come back as duplicates leave the queue,
+        // and stay in the history for another loss of the stream.
         o.drop_replayed(b);
         let left: Vec<_> = o.unpublished(10).iter().map(|e| e.seq).collect();
         assert_eq!(left, [c]);
+        o.ack(c);
+        assert_eq!(o.replay_history(), 3);
     }
 
     #[test]
