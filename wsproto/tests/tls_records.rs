@@ -35,6 +35,15 @@ impl Peer {
         }
     }
 
+    /// Encrypt and send `data` (a record's worth at a time: rustls
+    /// buffers at most 64 KiB of its own).
+    fn send(&mut self, data: &[u8]) {
+        for chunk in data.chunks(MAX_RECORD) {
+            self.conn.writer().write_all(chunk).unwrap();
+            self.write_out();
+        }
+    }
+
     /// Read one whole TLS record off the socket and give it to rustls;
     /// returns the plaintext it carried (none for a handshake record or a
     /// session ticket).
@@ -189,11 +198,7 @@ fn buffered_bytes_come_out_in_few_reads_across_all_buffers() {
         }
         result_tx.send((got, reads)).unwrap();
     });
-    // (rustls buffers at most 64 KiB of its own.)
-    for chunk in data.chunks(MAX_RECORD) {
-        peer.conn.writer().write_all(chunk).unwrap();
-        peer.write_out();
-    }
+    peer.send(&data);
     written_tx.send(()).unwrap();
     let (got, reads) = result_rx.recv().unwrap();
     server.join().unwrap();
@@ -229,11 +234,7 @@ fn reads_per_payload(payloads: &[Vec<u8>]) -> Vec<Vec<usize>> {
     });
     let mut all = Vec::new();
     for payload in payloads {
-        // (rustls buffers at most 64 KiB of its own.)
-        for chunk in payload.chunks(MAX_RECORD) {
-            peer.conn.writer().write_all(chunk).unwrap();
-            peer.write_out();
-        }
+        peer.send(payload);
         len_tx.send(payload.len()).unwrap();
         let (got, reads) = result_rx.recv().unwrap();
         assert_eq!(&got, payload);

@@ -112,7 +112,8 @@ impl ReadSide {
                         copy::extend(plain, rest);
                     };
                     match tls.pass(&Op::Read, None, &mut deliver) {
-                        Ok(_) if sink.n > before && !sink.is_full() && plain.is_empty() => {}
+                        // (While the caller has room nothing goes to `plain`.)
+                        Ok(_) if sink.n > before && !sink.is_full() => {}
                         other => break other,
                     }
                 };
@@ -216,7 +217,7 @@ impl ReadSide {
     }
 }
 
-pub(super) fn handshake_eof() -> io::Error {
+fn handshake_eof() -> io::Error {
     io::Error::new(
         io::ErrorKind::UnexpectedEof,
         "the peer closed the connection during the TLS handshake",
